@@ -1,0 +1,118 @@
+"""The command line: one thin function per command, nothing but argument parsing and a call."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from electra_cli import __version__
+from electra_cli.console import console, setup_logging
+from electra_cli.errors import EXIT_INTERRUPTED, ElectraCliError
+
+app = typer.Typer(
+    name="electra-cli",
+    help="Train your own ELECTRA: corpus -> vocab -> shards -> pretrained model -> fine-tuned classifier.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+_state = {"debug": False}
+
+
+def handle_errors(command):
+    """Turn our typed errors into a one-line message and an exit code; a traceback only with --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ElectraCliError as err:
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - the last line of defence: one line unless --debug
+            if _state["debug"]:
+                raise
+            console.print(
+                f"[bold red]unexpected error:[/] {type(err).__name__}: {escape(str(err))} (rerun with --debug for a traceback)",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"electra-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    setup_logging(debug)
+
+
+# Options shared by the commands that read corpora.
+TextField = Annotated[str, typer.Option("--text-field", help="JSONL field / Parquet column with the text.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Fail on the first bad file or record instead of skipping it.")]
+MaxBytes = Annotated[
+    Optional[int], typer.Option("--max-bytes", help="Read only this many bytes of text (a prefix of a huge corpus).")
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
+Corpus = Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, or '-' for stdin.")]
+
+
+@app.command()
+@handle_errors
+def vocab(
+    corpus: Corpus,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Vocab folder to write.")],
+    vocab_size: Annotated[int, typer.Option(help="Tokens in the vocabulary, specials included.")] = 30522,
+    min_frequency: Annotated[int, typer.Option(help="Minimum count for a merge to enter the vocabulary.")] = 2,
+    cased: Annotated[
+        bool, typer.Option("--cased/--uncased", help="Keep case and accents (default: lowercase, strip accents).")
+    ] = False,
+    limit_alphabet: Annotated[
+        int,
+        typer.Option(help="Most single characters to keep. The default (6000) keeps the characters of CJK corpora."),
+    ] = 6000,
+    max_bytes: MaxBytes = None,
+    text_field: TextField = "text",
+    strict: Strict = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Train a WordPiece vocabulary and write a tokenizer folder (loadable by transformers' AutoTokenizer)."""
+    from electra_cli.corpus import CorpusOptions
+    from electra_cli.vocab import VocabSettings, build_vocab
+
+    settings = VocabSettings(
+        vocab_size=vocab_size, min_frequency=min_frequency, lowercase=not cased, limit_alphabet=limit_alphabet
+    )
+    options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
+    build_vocab(corpus, out, settings, options, overwrite=overwrite)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="electra-cli")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

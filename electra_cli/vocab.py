@@ -1,0 +1,201 @@
+"""WordPiece vocabulary training and the tokenizer folder every later stage reads.
+
+The folder holds vocab.txt (ids = line numbers, specials first), tokenizer.json (BERT normalizer and
+pre-tokenizer, WordPiece with `##`, a `[CLS] A [SEP] B [SEP]` post-processor with type ids), the
+transformers config files so `AutoTokenizer.from_pretrained(DIR)` works offline, and vocab.json: settings,
+inputs, counts and the sha256 of vocab.txt, which identifies the vocabulary downstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from electra_cli import __version__
+from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
+from electra_cli.console import bytes_progress, console, log
+from electra_cli.corpus import Corpus, CorpusOptions, summary_table
+from electra_cli.errors import DataError, UsageError
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, fixed by DESIGN.md
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+MANIFEST = "vocab.json"
+FORMAT_VERSION = 1
+MODEL_MAX_LENGTH = 512
+
+
+@dataclass
+class VocabSettings:
+    """What shapes the vocabulary; saved in vocab.json."""
+
+    vocab_size: int = 30522  # tokens in vocab.txt, specials included
+    min_frequency: int = 2  # a merge must be seen this often to enter the vocabulary
+    lowercase: bool = True  # uncased: lowercase and strip accents
+    limit_alphabet: int = 6000  # single characters kept; high enough for CJK corpora to keep their characters
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not len(SPECIAL_TOKENS) < self.vocab_size <= 2**32 - 1:
+            problems.append(f"--vocab-size must be above {len(SPECIAL_TOKENS)}, got {self.vocab_size}")
+        if self.min_frequency < 0:
+            problems.append(f"--min-frequency must be >= 0, got {self.min_frequency}")
+        if self.limit_alphabet < 1:
+            problems.append(f"--limit-alphabet must be >= 1, got {self.limit_alphabet}")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+def new_tokenizer(lowercase: bool) -> Tokenizer:
+    """An untrained BERT-style WordPiece tokenizer."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return tokenizer
+
+
+def add_post_processor(tokenizer: Tokenizer) -> None:
+    """`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]` with type ids 0 for A and 1 for B."""
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)],
+    )
+
+
+def build_vocab(
+    inputs: Sequence[str],
+    out: Path,
+    settings: VocabSettings | None = None,
+    corpus_options: CorpusOptions | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Train a WordPiece vocabulary on `inputs` and write the vocab folder to `out`; returns its manifest."""
+    settings = settings or VocabSettings()
+    out = Path(out)
+    check_output_dir(out, MANIFEST, overwrite, "vocabulary")
+    corpus = Corpus(inputs, corpus_options)
+    started = time.time()
+
+    tokenizer = new_tokenizer(settings.lowercase)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=settings.vocab_size,
+        min_frequency=settings.min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        limit_alphabet=settings.limit_alphabet,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    with bytes_progress("vocab") as progress:
+        task = progress.add_task("reading + counting", total=corpus.total_bytes, status="")
+        on_bytes = lambda n: progress.advance(task, n)  # noqa: E731
+        tokenizer.train_from_iterator(corpus.lines(on_bytes), trainer=trainer)
+    console.print(summary_table(corpus.stats, title="vocab: corpus read"))
+    if corpus.stats.documents == 0:
+        raise DataError(f"{corpus.files[0].name}: no text found in the inputs (every file or record was skipped)")
+    canonicalize_ids(tokenizer)
+    add_post_processor(tokenizer)
+    for token_id, token in enumerate(SPECIAL_TOKENS):
+        if tokenizer.token_to_id(token) != token_id:  # guards against a tokenizers release changing the order
+            raise RuntimeError(f"special token {token} got id {tokenizer.token_to_id(token)}, expected {token_id}")
+
+    with atomic_dir(out) as tmp:
+        manifest = write_tokenizer_folder(tokenizer, tmp, settings.lowercase)
+        manifest.update(
+            settings=asdict(settings),
+            inputs=corpus.describe_inputs(),
+            corpus=corpus.stats.to_dict(),
+            seconds=round(time.time() - started, 3),
+        )
+        write_json_atomic(tmp / MANIFEST, manifest)  # last: its presence marks a complete folder
+    log.info("wrote %s: %d tokens, sha256 %s", out, manifest["vocab_size"], manifest["vocab_sha256"][:12])
+    return manifest
+
+
+def canonical_order(tokens: Sequence[str]) -> list[str]:
+    """Specials, then single characters, `##` characters, whole-word pieces and `##` pieces, each sorted.
+
+    WordPiece tokenization depends only on the set of tokens, never on their ids, so this order changes no
+    tokenization; it makes vocab.txt independent of the trainer's tie-breaking, which follows a per-process
+    random hash order in `tokenizers`.
+    """
+
+    def rank(token: str) -> tuple[int, str]:
+        body = token[2:] if token.startswith("##") else token
+        return (int(token.startswith("##")) + 2 * int(len(body) > 1), token)
+
+    rest = sorted((t for t in tokens if t not in SPECIAL_TOKENS), key=rank)
+    return SPECIAL_TOKENS + rest
+
+
+def canonicalize_ids(tokenizer: Tokenizer) -> None:
+    """Renumber the trained vocabulary in `canonical_order` (same tokens, deterministic ids)."""
+    order = canonical_order(list(tokenizer.get_vocab()))
+    tokenizer.model = models.WordPiece(
+        vocab={token: i for i, token in enumerate(order)}, unk_token="[UNK]", continuing_subword_prefix="##"
+    )
+
+
+def write_tokenizer_folder(tokenizer: Tokenizer, folder: Path, lowercase: bool) -> dict:
+    """vocab.txt, tokenizer.json and the transformers config files; returns the manifest's identity fields."""
+    vocab = tokenizer.get_vocab()
+    by_id = sorted(vocab, key=vocab.__getitem__)
+    if [vocab[t] for t in by_id] != list(range(len(by_id))):
+        raise RuntimeError("vocabulary ids are not contiguous")
+    (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in by_id), encoding="utf-8")
+    tokenizer.save(str(folder / "tokenizer.json"))
+    specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    config = {
+        "tokenizer_class": "ElectraTokenizer",
+        "do_lower_case": lowercase,
+        "strip_accents": None,  # None follows do_lower_case, as in BERT
+        "tokenize_chinese_chars": True,
+        "model_max_length": MODEL_MAX_LENGTH,
+        "clean_up_tokenization_spaces": True,
+        **specials,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "vocab_size": len(by_id),
+        "vocab_sha256": sha256_file(folder / "vocab.txt"),
+        "lowercase": lowercase,
+        "special_tokens": SPECIAL_TOKENS,
+    }
+
+
+def load_vocab_manifest(folder: Path) -> dict:
+    """Read and check a vocab folder's manifest: it exists, parses, and its sha256 matches vocab.txt."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{folder}: not a vocab folder (no {MANIFEST}); build one with `electra-cli vocab`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        expected = manifest["vocab_sha256"]
+        size = int(manifest["vocab_size"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: invalid vocab manifest ({err})") from None
+    vocab_txt = folder / "vocab.txt"
+    if not vocab_txt.is_file() or sha256_file(vocab_txt) != expected:
+        raise DataError(f"{vocab_txt}: does not match the sha256 recorded in {MANIFEST}")
+    if not (folder / "tokenizer.json").is_file():
+        raise DataError(f"{folder}: tokenizer.json is missing")
+    manifest["vocab_size"] = size
+    return manifest
+
+
+def load_tokenizer(folder: Path) -> Tokenizer:
+    """The fast tokenizer of a checked vocab folder."""
+    load_vocab_manifest(folder)
+    return Tokenizer.from_file(os.fspath(Path(folder) / "tokenizer.json"))
