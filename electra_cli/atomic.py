@@ -59,6 +59,7 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder to fill; on success it replaces `out`, on failure it is removed."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -72,3 +73,21 @@ def atomic_dir(out: Path) -> Iterator[Path]:
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete what killed runs left behind (`.NAME.tmp-PID` whose process is gone)."""
+    for leftover in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

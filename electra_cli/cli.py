@@ -109,6 +109,49 @@ def vocab(
     build_vocab(corpus, out, settings, options, overwrite=overwrite)
 
 
+@app.command()
+@handle_errors
+def shard(
+    corpus: Corpus,
+    vocab: Annotated[Path, typer.Option("--vocab", help="Vocab folder from `electra-cli vocab`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Shards folder to write.")],
+    max_seq_len: Annotated[int, typer.Option(help="Tokens per example, specials included (8..65535).")] = 128,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Share of documents (by text hash) for validation; at least one document.")
+    ] = 0.005,
+    seed: Annotated[int, typer.Option(help="Seed for the packing randomness.")] = 12345,
+    workers: Annotated[Optional[int], typer.Option(help="Tokenizing processes (default: all cores).")] = None,
+    rows_per_shard: Annotated[int, typer.Option(help="Examples per Arrow file.")] = 100_000,
+    max_bytes: MaxBytes = None,
+    text_field: TextField = "text",
+    strict: Strict = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Tokenize and pack corpora into Arrow shards of ELECTRA examples ([CLS] A [SEP] B [SEP]) + a manifest."""
+    from electra_cli.corpus import CorpusOptions
+    from electra_cli.shard import ShardSettings, shard_corpus
+
+    settings = ShardSettings(
+        max_seq_len=max_seq_len,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        rows_per_shard=rows_per_shard,
+        **({"workers": workers} if workers is not None else {}),
+    )
+    options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
+    shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
+
+
+@app.command()
+@handle_errors
+def verify(shards: Annotated[Path, typer.Argument(help="Shards folder with a manifest.json.")]) -> None:
+    """Recompute every shard's sha256 and row count against the manifest (exit 3 naming a bad shard)."""
+    from electra_cli.shard import verify_shards
+
+    result = verify_shards(shards)
+    console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {shards}/manifest.json")
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="electra-cli")

@@ -1,0 +1,127 @@
+"""`electra-cli shard` throughput against two baselines measured in the same run, and its peak memory.
+
+    python bench/shard.py [--mb 40] [--workers 2] [--scale 4]
+
+1. raw `Tokenizer.encode_batch` over the same lines, already in memory, with the same number of processes
+   (goal: ours >= 0.8 of it, although ours also reads, packs and writes);
+2. an HF `datasets` pipeline (load_dataset("text") -> map(tokenize) -> map(group texts into 128-token blocks))
+   (goal: ours >= 2x);
+3. peak RSS of `electra-cli shard` on the corpus and on one `--scale` times larger (goal: it does not grow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import python_source_corpus  # noqa: E402
+
+RAW = r"""
+import json, multiprocessing as mp, os, sys, time
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+from tokenizers import Tokenizer
+tok = None
+def init(path):
+    global tok
+    tok = Tokenizer.from_file(path)
+def encode(lines):
+    return sum(len(e.ids) for e in tok.encode_batch(lines, add_special_tokens=False))
+if __name__ == "__main__":
+    corpus, tokenizer, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open(corpus, encoding="utf-8") as f:
+        lines = [s for line in f if (s := line.strip())]
+    chunks = [lines[i : i + 10000] for i in range(0, len(lines), 10000)]
+    with mp.get_context("spawn").Pool(workers, initializer=init, initargs=(tokenizer,)) as pool:
+        pool.map(encode, chunks[:workers])  # warm up the workers
+        start = time.perf_counter()
+        tokens = sum(pool.imap(encode, chunks))
+        seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "tokens": tokens}))
+"""
+
+DATASETS = r"""
+import json, sys, tempfile, time
+import datasets
+from transformers import AutoTokenizer
+corpus, vocab, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+datasets.disable_caching()
+tok = AutoTokenizer.from_pretrained(vocab)
+block = 128 - 2
+def tokenize(batch):
+    return {"ids": tok(batch["text"], add_special_tokens=False)["input_ids"]}
+def group(batch):
+    flat = [t for ids in batch["ids"] for t in ids]
+    return {"input_ids": [[2] + flat[i : i + block] + [3] for i in range(0, len(flat), block)]}
+start = time.perf_counter()
+with tempfile.TemporaryDirectory() as cache:
+    ds = datasets.load_dataset("text", data_files=corpus, split="train", cache_dir=cache)
+    ds = ds.filter(lambda b: [bool(t.strip()) for t in b["text"]], batched=True, num_proc=workers)
+    ds = ds.map(tokenize, batched=True, num_proc=workers, remove_columns=["text"])
+    ds = ds.map(group, batched=True, num_proc=workers, remove_columns=["ids"])
+    rows = len(ds)
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows}))
+"""
+
+OURS = r"""
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run_json(code: str, *args: str) -> dict:
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ours(corpus: Path, vocab: Path, out: Path, workers: int) -> dict:
+    cmd = [sys.executable, "-m", "electra_cli", "shard", str(corpus), "--vocab", str(vocab), "--out", str(out),
+           "--workers", str(workers), "--overwrite"]
+    return run_json(OURS, *cmd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=float, default=40)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scale", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        corpus = python_source_corpus(tmp / "corpus.txt", int(args.mb * 1e6))
+        mb = corpus.stat().st_size / 1e6
+        subprocess.run([sys.executable, "-m", "electra_cli", "vocab", str(corpus), "--out", str(tmp / "vocab"),
+                        "--max-bytes", "20000000"], check=True, capture_output=True)
+        raw = run_json(RAW, str(corpus), str(tmp / "vocab" / "tokenizer.json"), str(args.workers))
+        mine = ours(corpus, tmp / "vocab", tmp / "shards", args.workers)
+        hf = run_json(DATASETS, str(corpus), str(tmp / "vocab"), str(args.workers))
+        manifest = json.loads((tmp / "shards" / "manifest.json").read_text())
+        tokens = manifest["examples"]["input_tokens"]
+        print(f"corpus: {mb:.1f} MB of Python source, {tokens:,} tokens, {args.workers} workers")
+        print(f"raw encode_batch (in memory):  {raw['seconds']:7.2f} s  {raw['tokens'] / raw['seconds'] / 1e6:6.2f} M tok/s")
+        print(f"electra-cli shard (process):   {mine['seconds']:7.2f} s  {tokens / mine['seconds'] / 1e6:6.2f} M tok/s"
+              f"  peak RSS {mine['rss_mb']:.0f} MB")
+        print(f"datasets map + group texts:    {hf['seconds']:7.2f} s")
+        print(f"ratio to raw encode_batch (goal >= 0.8): {raw['seconds'] / mine['seconds']:.3f}")
+        print(f"speed-up over datasets (goal >= 2):      {hf['seconds'] / mine['seconds']:.2f}x")
+        big = tmp / "big.txt"
+        with open(big, "wb") as out:
+            for _ in range(args.scale):
+                out.write(corpus.read_bytes())
+        mine_big = ours(big, tmp / "vocab", tmp / "shards-big", args.workers)
+        print(f"peak RSS: {mb:.0f} MB corpus {mine['rss_mb']:.0f} MB, {mb * args.scale:.0f} MB corpus "
+              f"{mine_big['rss_mb']:.0f} MB (ratio {mine_big['rss_mb'] / mine['rss_mb']:.2f}, goal ~1)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""Corpora -> packed ELECTRA examples in Arrow IPC stream shards, with a manifest written last.
+
+Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
+and each chunk is tokenized (`encode_batch`) and packed in a worker process with a random generator seeded by
+(seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
+bytes whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from electra_cli import __version__
+from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
+from electra_cli.console import bytes_progress, console, log
+from electra_cli.corpus import Corpus, CorpusOptions, Document, summary_table
+from electra_cli.errors import DataError, UsageError
+from electra_cli.vocab import CLS_ID, SEP_ID, load_vocab_manifest
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+SPLITS = ("train", "validation")
+SHORT_TARGET_PROB = 0.05  # reference: 5% of examples get a target length drawn from [5, max]
+SINGLE_SEGMENT_PROB = 0.1  # reference: 10% of examples have segment A only
+MIN_SHORT_TARGET = 5
+CHUNK_BYTES = 1 << 20  # text per worker task: large enough for encode_batch to pay, small enough to stream
+BATCH_ROWS = 4096  # rows per Arrow record batch
+MIN_SEQ_LEN, MAX_SEQ_LEN = 8, 65535
+
+
+@dataclass
+class ShardSettings:
+    """What shapes the shards; saved in manifest.json (all but `workers`, which cannot change the output)."""
+
+    max_seq_len: int = 128  # tokens per example, [CLS] and [SEP]s included
+    validation_fraction: float = 0.005  # documents chosen by a hash of their text; at least one if there are two
+    seed: int = 12345  # seeds the packing randomness (short targets, A/B splits, single segments)
+    rows_per_shard: int = 100_000  # examples per Arrow file
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # tokenizing processes
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not MIN_SEQ_LEN <= self.max_seq_len <= MAX_SEQ_LEN:
+            problems.append(f"--max-seq-len must be in [{MIN_SEQ_LEN}, {MAX_SEQ_LEN}], got {self.max_seq_len}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            problems.append(f"--validation-fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.rows_per_shard < 1:
+            problems.append(f"--rows-per-shard must be >= 1, got {self.rows_per_shard}")
+        if self.workers < 1:
+            problems.append(f"--workers must be >= 1, got {self.workers}")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+# ---- example building (runs in the workers) ------------------------------------------------------------
+
+
+def pack_document(
+    sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter
+) -> Iterator[list[int]]:
+    """Pack one document's tokenized sentences into `[CLS] A [SEP] B [SEP]` examples (the reference's rules).
+
+    Sentences accumulate until the target length (max_seq_len - 3, or a short target for 5% of examples) is
+    reached; the accumulated sentences split at a random sentence boundary into A and B (10% of examples keep
+    A only); the longer side is truncated first. A sentence longer than the full target is cut into
+    target-sized pieces first, so long paragraph-per-line corpora are not thrown away by truncation.
+    """
+    full_target = max_seq_len - 3
+    pieces = [s[i : i + full_target] for s in sentences if s for i in range(0, len(s), full_target)]
+    current: list[list[int]] = []
+    length = target = 0
+    for i, piece in enumerate(pieces):
+        if not current:
+            target = _next_target(full_target, rng, counts)
+        current.append(piece)
+        length += len(piece)
+        if length >= target or i == len(pieces) - 1:
+            yield _make_example(current, max_seq_len, rng, counts)
+            current, length = [], 0
+
+
+def _next_target(full_target: int, rng: random.Random, counts: Counter) -> int:
+    if rng.random() < SHORT_TARGET_PROB:
+        counts["short_target"] += 1
+        return rng.randint(min(MIN_SHORT_TARGET, full_target), full_target)
+    return full_target
+
+
+def _make_example(sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter) -> list[int]:
+    single = len(sentences) == 1
+    if not single:
+        counts["multi_sentence"] += 1
+        if rng.random() < SINGLE_SEGMENT_PROB:
+            counts["single_segment_drawn"] += 1
+            single = True
+    if single:
+        a = [t for s in sentences for t in s]
+        b: list[int] = []
+        budget = max_seq_len - 2
+    else:
+        cut = rng.randint(1, len(sentences) - 1)
+        a = [t for s in sentences[:cut] for t in s]
+        b = [t for s in sentences[cut:] for t in s]
+        budget = max_seq_len - 3
+    counts["input_tokens"] += len(a) + len(b)
+    excess = len(a) + len(b) - budget
+    if excess > 0:  # truncate the longer side first, from its end
+        counts["truncated_tokens"] += excess
+        counts["truncated_examples"] += 1
+        while len(a) + len(b) > budget:
+            (a if len(a) >= len(b) else b).pop()
+    counts["examples"] += 1
+    if single or not b:
+        counts["single_segment"] += 1
+        return [CLS_ID, *a, SEP_ID]
+    return [CLS_ID, *a, SEP_ID, *b, SEP_ID]
+
+
+_worker_tokenizer = None
+
+
+def _init_worker(tokenizer_path: str) -> None:
+    global _worker_tokenizer
+    from tokenizers import Tokenizer
+
+    _worker_tokenizer = Tokenizer.from_file(tokenizer_path)
+
+
+def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, np.ndarray, np.ndarray, Counter]:
+    """Tokenize and pack one chunk of documents: (split, flat token ids, row offsets, counts)."""
+    split, index, docs, max_seq_len, seed = task
+    lines = [line for doc in docs for line in doc]
+    encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)
+    rng = random.Random(f"{seed}/{split}/{index}")
+    counts: Counter = Counter()
+    rows: list[list[int]] = []
+    position = 0
+    for doc in docs:
+        sentences = [encodings[position + j].ids for j in range(len(doc))]
+        position += len(doc)
+        rows.extend(pack_document(sentences, max_seq_len, rng, counts))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    values = np.fromiter((t for r in rows for t in r), dtype=np.uint32, count=int(offsets[-1]))
+    return split, values, offsets, counts
+
+
+# ---- writing -------------------------------------------------------------------------------------------
+
+
+class ShardWriter:
+    """Appends rows to `{split}-00000.arrow`, `{split}-00001.arrow`, ... rolling over every `rows_per_shard`."""
+
+    def __init__(self, folder: Path, split: str, dtype: pa.DataType, rows_per_shard: int):
+        self.folder, self.split, self.rows_per_shard = folder, split, rows_per_shard
+        self.schema = pa.schema([pa.field("input_ids", pa.list_(dtype))])
+        self.numpy_dtype = np.uint16 if dtype == pa.uint16() else np.uint32
+        self.shards: list[dict] = []
+        self._sink = self._writer = None
+        self._rows_in_shard = self._tokens_in_shard = 0
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+
+    def write(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        start = 0
+        rows = len(offsets) - 1
+        while start < rows:
+            room = self.rows_per_shard - self._rows_in_shard - self._pending_rows
+            end = min(rows, start + room)
+            self._pending.append((values[offsets[start] : offsets[end]], offsets[start : end + 1] - offsets[start]))
+            self._pending_rows += end - start
+            if self._pending_rows >= BATCH_ROWS or self._rows_in_shard + self._pending_rows == self.rows_per_shard:
+                self._flush()
+            if self._rows_in_shard == self.rows_per_shard:
+                self._close_shard()
+            start = end
+
+    def close(self) -> list[dict]:
+        self._flush()
+        self._close_shard()
+        return self.shards
+
+    def _flush(self) -> None:
+        if not self._pending_rows:
+            return
+        values = np.concatenate([v for v, _ in self._pending]).astype(self.numpy_dtype, copy=False)
+        lengths = np.concatenate([np.diff(o) for _, o in self._pending])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        array = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        if self._writer is None:
+            name = f"{self.split}-{len(self.shards):05d}.arrow"
+            self._sink = pa.OSFile(str(self.folder / name), "wb")
+            self._writer = pa.ipc.new_stream(self._sink, self.schema)
+            self.shards.append({"file": name})
+        self._writer.write_batch(pa.record_batch([array], schema=self.schema))
+        self._rows_in_shard += len(lengths)
+        self._tokens_in_shard += int(offsets[-1])
+        self._pending, self._pending_rows = [], 0
+
+    def _close_shard(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._sink.close()
+        info = self.shards[-1]
+        path = self.folder / info["file"]
+        info.update(rows=self._rows_in_shard, tokens=self._tokens_in_shard, bytes=path.stat().st_size)
+        info["sha256"] = sha256_file(path)
+        self._writer = self._sink = None
+        self._rows_in_shard = self._tokens_in_shard = 0
+
+
+# ---- the stage -----------------------------------------------------------------------------------------
+
+
+def document_hash(doc: Document) -> float:
+    """A stable number in [0, 1) from the document's text: picks the validation documents."""
+    digest = hashlib.blake2b("\n".join(doc).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[tuple]:
+    """Group documents into per-split chunks of about CHUNK_BYTES, in corpus order.
+
+    The train document with the smallest hash is held back to the end: if no document fell into validation
+    by hash and the corpus has more than one document, it becomes the validation set.
+    """
+    buffers: dict[str, list[Document]] = {s: [] for s in SPLITS}
+    sizes = dict.fromkeys(SPLITS, 0)
+    indices = dict.fromkeys(SPLITS, 0)
+    held: tuple[float, Document] | None = None
+    validation_docs = 0
+
+    def add(split: str, doc: Document):
+        buffers[split].append(doc)
+        sizes[split] += sum(len(line) for line in doc)
+        if sizes[split] >= CHUNK_BYTES:
+            yield from flush(split)
+
+    def flush(split: str):
+        if buffers[split]:
+            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed)
+            indices[split] += 1
+            buffers[split], sizes[split] = [], 0
+
+    for doc in corpus.documents(on_bytes):
+        h = document_hash(doc)
+        if h < settings.validation_fraction:
+            validation_docs += 1
+            yield from add("validation", doc)
+            continue
+        if held is not None and h < held[0]:
+            held, doc = (h, doc), held[1]
+        elif held is None:
+            held = (h, doc)
+            continue
+        yield from add("train", doc)
+    if held is not None:
+        to_validation = validation_docs == 0 and corpus.stats.documents > 1 and settings.validation_fraction > 0
+        yield from add("validation" if to_validation else "train", held[1])
+    for split in SPLITS:
+        yield from flush(split)
+
+
+def shard_corpus(
+    inputs: Sequence[str],
+    vocab_dir: Path,
+    out: Path,
+    settings: ShardSettings | None = None,
+    corpus_options: CorpusOptions | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Tokenize and pack `inputs` into Arrow shards under `out`; returns the manifest."""
+    settings = settings or ShardSettings()
+    out = Path(out)
+    vocab = load_vocab_manifest(vocab_dir)
+    check_output_dir(out, MANIFEST, overwrite, "shards folder")
+    corpus = Corpus(inputs, corpus_options)
+    dtype = pa.uint16() if vocab["vocab_size"] - 1 <= 65535 else pa.uint32()
+    tokenizer_path = str(Path(vocab_dir) / "tokenizer.json")
+    started = time.time()
+    counts: Counter = Counter()
+
+    with atomic_dir(out) as tmp, bytes_progress("shard") as progress:
+        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard) for s in SPLITS}
+        task = progress.add_task("tokenizing + packing", total=corpus.total_bytes, status="")
+
+        def on_bytes(n: int) -> None:
+            elapsed = max(time.time() - started, 1e-9)
+            status = f"{corpus.stats.documents / elapsed:,.0f} docs/s {counts['input_tokens'] / elapsed:,.0f} tok/s"
+            progress.update(task, advance=n, status=status)
+
+        def collect(result) -> None:
+            split, values, offsets, chunk_counts = result
+            writers[split].write(values, offsets)
+            counts.update(chunk_counts)
+
+        tasks = chunk_tasks(corpus, settings, on_bytes)
+        if settings.workers == 1:
+            _init_worker(tokenizer_path)
+            for t in tasks:
+                collect(build_chunk(t))
+        else:
+            _run_pool(tasks, tokenizer_path, settings.workers, collect)
+        console.print(summary_table(corpus.stats, title="shard: corpus read"))
+        if corpus.stats.documents == 0:
+            raise DataError(f"{corpus.files[0].name}: no text found in the inputs (every file or record was skipped)")
+        splits = {}
+        for split, writer in writers.items():
+            shards = writer.close()
+            splits[split] = {
+                "rows": sum(s["rows"] for s in shards),
+                "tokens": sum(s["tokens"] for s in shards),
+                "shards": shards,
+            }
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "tool_version": __version__,
+            "vocab": {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "path": str(vocab_dir)},
+            "max_seq_len": settings.max_seq_len,
+            "seed": settings.seed,
+            "validation_fraction": settings.validation_fraction,
+            "dtype": str(dtype),
+            "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB},
+            "splits": splits,
+            "examples": dict(sorted(counts.items())),
+            "inputs": corpus.describe_inputs(),
+            "corpus": corpus.stats.to_dict(),
+        }
+        write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
+    seconds = time.time() - started
+    log.info(
+        "wrote %s: %d train + %d validation examples, %d tokens in %.1fs",
+        out, splits["train"]["rows"], splits["validation"]["rows"], counts["input_tokens"], seconds,
+    )
+    return manifest
+
+
+def _run_pool(tasks: Iterator[tuple], tokenizer_path: str, workers: int, collect) -> None:
+    """Run `build_chunk` over `tasks` in worker processes, collecting results in task order.
+
+    At most 2 x workers chunks are in flight, so memory stays bounded however long the corpus is.
+    """
+    context = mp.get_context("spawn")  # the tokenizer's thread pool does not survive fork
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread per worker: processes parallelize
+    with context.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
+        pending: deque = deque()
+        for t in tasks:
+            pending.append(pool.apply_async(build_chunk, (t,)))
+            while len(pending) >= 2 * workers:
+                collect(pending.popleft().get())
+        while pending:
+            collect(pending.popleft().get())
+
+
+# ---- reading back and verifying ------------------------------------------------------------------------
+
+
+def load_manifest(folder: Path) -> dict:
+    """A shards folder's manifest; no manifest means no (complete) shards."""
+    import json
+
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{folder}: no {MANIFEST}, so no complete shards here; build them with `electra-cli shard`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["splits"]["train"]["shards"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: invalid shards manifest ({err})") from None
+    return manifest
+
+
+def verify_shards(folder: Path) -> dict:
+    """Recompute every shard's sha256 and row count against the manifest; DataError naming the first bad one."""
+    folder = Path(folder)
+    manifest = load_manifest(folder)
+    checked = 0
+    for split, info in manifest["splits"].items():
+        for shard in info["shards"]:
+            path = folder / shard["file"]
+            if not path.is_file():
+                raise DataError(f"{path}: shard listed in the manifest is missing")
+            if path.stat().st_size != shard["bytes"] or sha256_file(path) != shard["sha256"]:
+                raise DataError(f"{path}: sha256 does not match the manifest (corrupted or modified)")
+            if count_rows(path) != shard["rows"]:
+                raise DataError(f"{path}: row count does not match the manifest")
+            checked += 1
+    return {"shards": checked, "rows": sum(s["rows"] for s in manifest["splits"].values())}
+
+
+def count_rows(path: Path) -> int:
+    try:
+        with pa.memory_map(str(path)) as source:
+            return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
+    except pa.ArrowInvalid as err:
+        raise DataError(f"{path}: not a readable Arrow stream ({err})") from None

@@ -1,0 +1,190 @@
+"""`electra-cli shard` end to end: packing rules, determinism across workers, the manifest, verify, readers."""
+
+import json
+import random
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from electra_cli.shard import SEP_ID, CLS_ID, pack_document, verify_shards
+from electra_cli.vocab import PAD_ID
+from tests.conftest import run_cli, write_text_corpus
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shard")
+    corpus = write_text_corpus(tmp / "corpus.txt", docs=1500, seed=11)
+    result = run_cli("vocab", corpus, "--out", tmp / "vocab", "--vocab-size", "400")
+    assert result.exit_code == 0, result.output
+    result = run_cli(
+        "shard", corpus, "--vocab", tmp / "vocab", "--out", tmp / "shards", "--max-seq-len", "64",
+        "--workers", "1", "--rows-per-shard", "700", "--validation-fraction", "0.02",
+    )
+    assert result.exit_code == 0, result.output
+    return tmp
+
+
+def read_rows(path):
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    return table, table.column("input_ids").to_pylist()
+
+
+def all_rows(folder, split):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = []
+    for shard in manifest["splits"][split]["shards"]:
+        rows.extend(read_rows(folder / shard["file"])[1])
+    return rows
+
+
+def test_manifest_and_rows_follow_the_contract(built):
+    folder = built / "shards"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    vocab = json.loads((built / "vocab" / "vocab.json").read_text())
+    assert manifest["vocab"]["sha256"] == vocab["vocab_sha256"]
+    assert manifest["max_seq_len"] == 64 and manifest["dtype"] == "uint16" and manifest["seed"] == 12345
+    train = manifest["splits"]["train"]
+    assert len(train["shards"]) == -(-train["rows"] // 700) >= 2
+    assert [s["file"] for s in train["shards"]][:2] == ["train-00000.arrow", "train-00001.arrow"]
+    assert manifest["splits"]["validation"]["rows"] > 0
+    assert manifest["inputs"][0]["bytes"] > 0 and manifest["corpus"]["documents"] == 1500
+    table, rows = read_rows(folder / "train-00000.arrow")
+    assert table.schema.field("input_ids").type == pa.list_(pa.uint16())
+    for row in all_rows(folder, "train") + all_rows(folder, "validation"):
+        assert 3 <= len(row) <= 64
+        assert row[0] == CLS_ID and row[-1] == SEP_ID
+        seps = [i for i, t in enumerate(row) if t == SEP_ID]
+        assert len(seps) in (1, 2) and PAD_ID not in row and CLS_ID not in row[1:]
+        first_sep = seps[0]
+        type_ids = [0] * (first_sep + 1) + [1] * (len(row) - first_sep - 1)  # derivable from the first [SEP]
+        assert len(type_ids) == len(row)
+    total_tokens = sum(len(r) for r in all_rows(folder, "train"))
+    assert total_tokens == train["tokens"]
+
+
+def test_no_token_lost_apart_from_truncation(built):
+    manifest = json.loads((built / "shards" / "manifest.json").read_text())
+    ex = manifest["examples"]
+    rows = all_rows(built / "shards", "train") + all_rows(built / "shards", "validation")
+    content = sum(len(r) - r.count(SEP_ID) - 1 for r in rows)
+    assert content == ex["input_tokens"] - ex["truncated_tokens"]
+    assert ex["examples"] == len(rows)
+
+
+def test_packing_fractions_and_lengths_on_thousands_of_examples():
+    rng = random.Random(0)
+    counts = Counter()
+    data_rng = random.Random(1)
+    examples = []
+    for _ in range(1500):
+        doc = [[data_rng.randint(5, 99) for _ in range(data_rng.randint(3, 30))] for _ in range(data_rng.randint(1, 40))]
+        examples.extend(pack_document(doc, 128, rng, counts))
+    assert len(examples) > 4000
+    assert all(len(e) <= 128 for e in examples)
+    assert 0.035 < counts["short_target"] / counts["examples"] < 0.065
+    assert 0.08 < counts["single_segment_drawn"] / counts["multi_sentence"] < 0.12
+    # most examples reach the full target: total length close to max_seq_len
+    full = sum(len(e) >= 120 for e in examples)
+    assert full / len(examples) > 0.6  # the rest: short targets and document ends
+
+
+def test_every_token_in_exactly_one_example():
+    rng, counts = random.Random(3), Counter()
+    sentences = [[1000 + 10 * s + i for i in range(7)] for s in range(50)]  # unique ids, 350 tokens
+    rows = list(pack_document(sentences, 512, rng, counts))
+    seen = [t for r in rows for t in r if t not in (CLS_ID, SEP_ID)]
+    assert sorted(seen) == sorted(t for s in sentences for t in s)  # nothing lost, nothing duplicated
+    long_line = [list(range(100, 400))]  # one 300-token line is cut into pieces, not truncated
+    rows = list(pack_document(long_line, 64, random.Random(0), Counter()))
+    assert sorted(t for r in rows for t in r if t > 99) == list(range(100, 400))
+
+
+def test_short_document_gives_one_example():
+    rows = list(pack_document([[7, 8, 9]], 128, random.Random(0), Counter()))
+    assert rows == [[CLS_ID, 7, 8, 9, SEP_ID]]
+
+
+def test_byte_identical_for_any_worker_count(built, tmp_path):
+    corpus = built / "corpus.txt"
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        result = run_cli(
+            "shard", corpus, "--vocab", built / "vocab", "--out", out, "--max-seq-len", "64",
+            "--workers", workers, "--rows-per-shard", "700", "--validation-fraction", "0.02",
+        )
+        assert result.exit_code == 0, result.output
+        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outs[0] == outs[1]
+    reference = {p.name: p.read_bytes() for p in sorted((built / "shards").iterdir())}
+    assert outs[0].keys() == reference.keys()
+    for name in reference:  # the manifest differs only in nothing: same inputs and settings give the same bytes
+        assert outs[0][name] == reference[name], name
+
+
+def test_validation_split_is_stable_and_never_empty(tmp_path, built):
+    corpus = tmp_path / "two.txt"
+    corpus.write_text("first document line.\n\nsecond document line.\n")
+    for run in ("a", "b"):
+        assert run_cli("shard", corpus, "--vocab", built / "vocab", "--out", tmp_path / run, "--workers", "1").exit_code == 0
+    a, b = (all_rows(tmp_path / r, "validation") for r in "ab")
+    assert len(a) == 1 and a == b
+    assert len(all_rows(tmp_path / "a", "train")) == 1
+
+
+def test_verify_catches_a_flipped_byte(built, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(built / "shards", folder)
+    result = run_cli("verify", folder)
+    assert result.exit_code == 0 and "ok" in result.output
+    shard = folder / "train-00001.arrow"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    result = run_cli("verify", folder)
+    assert result.exit_code == 3 and "train-00001.arrow" in result.output
+    assert run_cli("verify", tmp_path).exit_code == 2  # no manifest: no shards
+
+
+def test_readable_by_datasets_and_memory_mapped_pyarrow(built):
+    datasets = pytest.importorskip("datasets")
+    path = built / "shards" / "train-00000.arrow"
+    ds = datasets.Dataset.from_file(str(path))
+    _, rows = read_rows(path)
+    assert len(ds) == len(rows) and ds[5]["input_ids"] == rows[5]
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_stream(source)
+        batch = reader.read_next_batch()
+        ids = batch.column(0).values.to_numpy(zero_copy_only=True)  # uncompressed: zero-copy from the map
+        assert ids.dtype == np.uint16
+
+
+def test_refusals(built, tmp_path):
+    corpus = built / "corpus.txt"
+    result = run_cli("shard", corpus, "--vocab", tmp_path, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "not a vocab folder" in result.output
+    for bad in ("7", "65536"):
+        result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", tmp_path / "s", "--max-seq-len", bad)
+        assert result.exit_code == 2 and "--max-seq-len" in result.output
+    result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", built / "shards")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_bad_inputs_counted_as_in_vocab(built, tmp_path):
+    from tests.test_corpus import write_bad_inputs
+
+    write_bad_inputs(tmp_path / "bad")
+    write_text_corpus(tmp_path / "bad" / "good.txt", docs=20)
+    result = run_cli("shard", tmp_path / "bad", "--vocab", built / "vocab", "--out", tmp_path / "s", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["corpus"]["skipped"]["binary"] == 1 and manifest["corpus"]["skipped"]["invalid_json"] == 1
+    assert manifest["corpus"]["replaced"]["invalid_utf8"] == 1
+    result = run_cli("shard", tmp_path / "bad", "--vocab", built / "vocab", "--out", tmp_path / "t", "--strict")
+    assert result.exit_code == 3 and not (tmp_path / "t").exists()
