@@ -38,7 +38,7 @@ if __name__ == "__main__":
     with open(corpus, encoding="utf-8") as f:
         lines = [s for line in f if (s := line.strip())]
     chunks = [lines[i : i + 10000] for i in range(0, len(lines), 10000)]
-    with mp.get_context("spawn").Pool(workers, initializer=init, initargs=(tokenizer,)) as pool:
+    with mp.get_context("fork").Pool(workers, initializer=init, initargs=(tokenizer,)) as pool:
         pool.map(encode, chunks[:workers])  # warm up the workers
         start = time.perf_counter()
         tokens = sum(pool.imap(encode, chunks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +13,7 @@ from rich.markup import escape
 
 from electra_cli import __version__
 from electra_cli.console import console, setup_logging
-from electra_cli.errors import EXIT_INTERRUPTED, ElectraCliError
+from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, ElectraCliError
 
 app = typer.Typer(
     name="electra-cli",
@@ -33,7 +34,9 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except ElectraCliError as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            stopped = err.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED)  # a clean stop after saving, not a failure
+            prefix = "[yellow]stopped:[/]" if stopped else "[bold red]error:[/]"
+            console.print(f"{prefix} {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -150,6 +153,63 @@ def verify(shards: Annotated[Path, typer.Argument(help="Shards folder with a man
 
     result = verify_shards(shards)
     console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {shards}/manifest.json")
+
+
+@app.command(context_settings={"allow_extra_args": False})
+@handle_errors
+def pretrain(
+    shards: Annotated[Path, typer.Option("--shards", help="Shards folder from `electra-cli shard`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, metrics, checkpoints, final models.")],
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="A recipe file or a bundled name: electra-tiny, -small, -base, -large.")
+    ] = "electra-small",
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a recipe field, e.g. --set optim.lr=1e-3 (repeatable).")
+    ] = None,
+    resume: Annotated[
+        Optional[str], typer.Option("--resume", help="'auto': the newest complete checkpoint in OUT (or start fresh); or a checkpoint folder.")
+    ] = None,
+    vocab: Annotated[
+        Optional[Path], typer.Option("--vocab", help="Vocab folder (default: the one recorded in the shards manifest).")
+    ] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Same as --set train.steps=N.")] = None,
+    mixed_precision: Annotated[
+        Optional[str], typer.Option("--mixed-precision", help="auto, no, fp16 or bf16 (auto: bf16/fp16 on GPU, fp32 on CPU).")
+    ] = None,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (eager fallback).")] = False,
+    save_every: Annotated[Optional[int], typer.Option("--save-every", help="Steps between checkpoints.")] = None,
+    keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="Complete checkpoints to keep (>= 2).")] = None,
+    log_every: Annotated[Optional[int], typer.Option("--log-every", help="Steps between metrics lines.")] = None,
+    num_processes: Annotated[
+        int, typer.Option("--num-processes", help="Launch N processes (DDP) for you; same as accelerate launch.")
+    ] = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
+) -> None:
+    """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports."""
+    from electra_cli.pretrain import launch_processes, load_pretrain_config
+    from electra_cli.pretrain import pretrain as run_pretrain
+
+    if num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        argv = _argv_without(sys.argv[1:], "--num-processes")
+        raise typer.Exit(launch_processes(num_processes, argv))
+    flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
+             "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
+    cfg = load_pretrain_config(recipe, overrides)
+    run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite)
+
+
+def _argv_without(argv: list[str], option: str) -> list[str]:
+    """argv minus `option VALUE` / `option=VALUE`, for re-launching ourselves under torch.distributed.run."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
 
 
 def main() -> None:

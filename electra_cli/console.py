@@ -32,6 +32,12 @@ def setup_logging(debug: bool = False) -> None:
     log.propagate = False
     for noisy in ("transformers", "accelerate", "datasets", "torch"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    try:  # save_pretrained's tqdm bars would interleave with ours
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def bytes_progress(description: str) -> Progress:

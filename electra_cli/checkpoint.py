@@ -1,0 +1,199 @@
+"""Checkpoints: atomic step folders, keep-last-K, resume, and export to Hugging Face folders.
+
+A step folder holds everything needed to continue exactly: model weights (safetensors), optimizer and
+scheduler state, the gradient scaler, every rank's RNG state, and state.json (step, tokens seen, shards and
+vocab identity). It is written under a temporary name and renamed into place; COMPLETE is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from electra_cli.atomic import write_json_atomic, write_text_atomic
+from electra_cli.console import log
+from electra_cli.errors import DataError, UsageError
+
+STEP_DIR = re.compile(r"^step-(\d{8})$")
+COMPLETE = "COMPLETE"
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+SCALER_FILE = "scaler.pt"
+STATE_FILE = "state.json"
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def rng_file(rank: int) -> str:
+    return f"rng-rank{rank:03d}.pt"
+
+
+@dataclass
+class TrainingState:
+    """Progress that travels with a checkpoint."""
+
+    step: int = 0  # optimizer steps done; also the data position (see data.TrainOrder)
+    tokens_seen: int = 0  # non-pad tokens trained on, all ranks
+    skipped_steps: int = 0  # steps skipped for a non-finite loss
+    shards_sha256: str = ""  # identity of the shards manifest the run reads
+    vocab_sha256: str = ""  # identity of the vocabulary
+
+
+def step_dir(checkpoints: Path, step: int) -> Path:
+    return Path(checkpoints) / f"step-{step:08d}"
+
+
+def complete_checkpoints(checkpoints: Path) -> list[Path]:
+    """Complete step folders, oldest first."""
+    if not Path(checkpoints).is_dir():
+        return []
+    found = [p for p in Path(checkpoints).iterdir() if STEP_DIR.match(p.name) and (p / COMPLETE).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def is_loadable(folder: Path) -> str | None:
+    """None when the checkpoint looks whole, else why not (cheap: files present and sizes as recorded)."""
+    if not (folder / COMPLETE).is_file():
+        return f"no {COMPLETE} marker"
+    try:
+        sizes = json.loads((folder / COMPLETE).read_text())
+    except ValueError:
+        return f"{COMPLETE} marker unreadable"
+    for name, size in sizes.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
+            return f"{name} missing or truncated"
+    return None
+
+
+def find_resume(checkpoints: Path, resume: str | None) -> Path | None:
+    """`auto`: newest complete, loadable checkpoint (falling back past damaged ones), or None; else the PATH."""
+    if resume is None:
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_dir():
+            raise UsageError(f"--resume {resume}: no such checkpoint folder")
+        problem = is_loadable(path)
+        if problem:
+            raise DataError(f"{path}: not a loadable checkpoint ({problem})")
+        return path
+    for candidate in reversed(complete_checkpoints(checkpoints)):
+        problem = is_loadable(candidate)
+        if problem is None:
+            return candidate
+        log.warning("checkpoint %s is damaged (%s); falling back to the previous one", candidate, problem)
+    return None
+
+
+def save_checkpoint(
+    folder: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    scaler,
+    state: TrainingState,
+    config_toml: str,
+    rank: int,
+    world: int,
+    barrier,
+) -> None:
+    """Write a step folder atomically: every rank writes its RNG state, rank 0 the rest, then renames."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    barrier()
+    torch.save(rng_state(), tmp / rng_file(rank))
+    if rank == 0:
+        save_model(model, str(tmp / MODEL_FILE))
+        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+        torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
+        if scaler is not None:
+            torch.save(scaler.state_dict(), tmp / SCALER_FILE)
+        write_json_atomic(tmp / STATE_FILE, asdict(state))
+        write_text_atomic(tmp / "config.toml", config_toml)
+    barrier()
+    if rank == 0:
+        for f in tmp.iterdir():  # make the bytes durable before the marker says they are there
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        sizes = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
+        if len([n for n in sizes if n.startswith("rng-rank")]) != world:
+            raise RuntimeError("not every rank wrote its RNG state")
+        write_json_atomic(tmp / COMPLETE, sizes)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    barrier()
+
+
+def prune_checkpoints(checkpoints: Path, keep_last: int) -> None:
+    """Delete all but the newest `keep_last` complete checkpoints (and stale temporaries)."""
+    complete = complete_checkpoints(checkpoints)
+    for old in complete[: max(0, len(complete) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in Path(checkpoints).glob(".step-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: int) -> TrainingState:
+    """Restore everything `save_checkpoint` wrote (weights_only loads: nothing in a checkpoint runs code)."""
+    folder = Path(folder)
+    try:
+        missing, unexpected = load_model(model, str(folder / MODEL_FILE), strict=False)
+        if unexpected or [m for m in missing if not _is_tied_alias(model, m)]:
+            raise DataError(f"{folder}: weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        optimizer.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True, map_location="cpu"))
+        scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True))
+        if scaler is not None and (folder / SCALER_FILE).is_file():
+            scaler.load_state_dict(torch.load(folder / SCALER_FILE, weights_only=True))
+        rng = folder / rng_file(rank)
+        if rng.is_file():
+            set_rng_state(torch.load(rng, weights_only=True))
+        else:
+            log.warning("%s has no RNG state for rank %d (different process count); masking RNG reseeded", folder, rank)
+        state = TrainingState(**json.loads((folder / STATE_FILE).read_text()))
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(f"{folder}: cannot load checkpoint ({type(err).__name__}: {err})") from None
+    return state
+
+
+def _is_tied_alias(model: torch.nn.Module, name: str) -> bool:
+    """safetensors stores a shared tensor once; the other names it is known by come back as 'missing'."""
+    tensors = dict(model.state_dict())
+    target = tensors.get(name)
+    return target is not None and any(
+        other != name and t.data_ptr() == target.data_ptr() for other, t in tensors.items()
+    )
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def copy_tokenizer(vocab_dir: Path, folder: Path) -> None:
+    for name in TOKENIZER_FILES:
+        source = Path(vocab_dir) / name
+        if source.is_file():
+            shutil.copy2(source, Path(folder) / name)

@@ -1,0 +1,106 @@
+"""Export to Hugging Face folders: what users keep from a run (weights, tokenizer, a model card)."""
+
+from __future__ import annotations
+
+
+from pathlib import Path
+
+import torch
+
+from electra_cli import __version__
+from electra_cli import config as configlib
+from electra_cli.atomic import atomic_dir
+from electra_cli.checkpoint import copy_tokenizer
+
+
+def export_models(model, final: Path, vocab_dir: Path, cfg, state, health: dict, manifest: dict) -> None:
+    """Write `final/discriminator` (ElectraForPreTraining) and `final/generator` (ElectraForMaskedLM) atomically."""
+    with atomic_dir(final) as tmp:
+        if model.discriminator is not None:
+            folder = tmp / "discriminator"
+            with materialized_embeddings(model):
+                model.discriminator.save_pretrained(folder, safe_serialization=True)
+            copy_tokenizer(vocab_dir, folder)
+            (folder / "README.md").write_text(model_card("discriminator", cfg, state, health, manifest))
+        folder = tmp / "generator"
+        model.generator.save_pretrained(folder, safe_serialization=True)
+        copy_tokenizer(vocab_dir, folder)
+        (folder / "README.md").write_text(model_card("generator", cfg, state, health, manifest))
+
+
+class materialized_embeddings:
+    """For gdes sharing, write E_gen + delta into the discriminator's own embedding matrix while saving."""
+
+    def __init__(self, model):
+        self.model = model
+        self.saved = None
+
+    def __enter__(self):
+        if self.model.gdes_delta is not None:
+            weight = self.model.discriminator.electra.embeddings.word_embeddings.weight
+            self.saved = weight.detach().clone()
+            with torch.no_grad():
+                weight.copy_(self.model.discriminator_word_embeddings())
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            with torch.no_grad():
+                self.model.discriminator.electra.embeddings.word_embeddings.weight.copy_(self.saved)
+
+
+def model_card(role: str, cfg, state, health: dict, manifest: dict, finetune: dict | None = None) -> str:
+    """A Hugging Face model card (YAML front matter + markdown) with the recipe and the run's health figures."""
+    kind = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}[role]
+    lines = [
+        "---",
+        "library_name: transformers",
+        "tags:",
+        "  - electra",
+        f"  - {role}",
+        "  - electra-cli",
+        f"pipeline_tag: {'fill-mask' if role == 'generator' else 'feature-extraction'}",
+        "---",
+        "",
+        f"# ELECTRA {role}, pretrained with electra-cli {__version__}",
+        "",
+        f"Load with `transformers.{kind}.from_pretrained(<this folder>)`; fine-tune the discriminator with "
+        "`electra-cli finetune` or `AutoModelForSequenceClassification`.",
+        "",
+        "## Training",
+        "",
+        f"- objective: {cfg.model.objective}, embedding sharing: {cfg.model.embedding_sharing}",
+        f"- steps: {state.step:,} (skipped for non-finite loss: {state.skipped_steps})",
+        f"- tokens seen: {state.tokens_seen:,}",
+        f"- max_seq_len: {manifest['max_seq_len']}, vocab: {manifest['vocab']['size']} tokens "
+        f"(sha256 {manifest['vocab']['sha256'][:16]})",
+        f"- shards manifest sha256: {state.shards_sha256}",
+        "",
+        "## Health",
+        "",
+    ]
+    if "disc_loss_ratio" in health:
+        verdict = "still on the plateau: not yet useful" if health["on_plateau"] else "off the plateau: learning"
+        lines += [
+            "| metric | value |",
+            "| --- | --- |",
+            f"| discriminator loss | {health['disc_loss']:.4f} |",
+            f"| entropy of the replaced share (plateau) | {health['disc_entropy']:.4f} |",
+            f"| ratio | {health['disc_loss_ratio']:.3f} ({verdict}) |",
+            f"| discriminator AUC (replaced tokens) | {_fmt(health.get('disc_auc'))} |",
+            f"| discriminator F1 (replaced tokens) | {_fmt(health.get('disc_f1'))} |",
+            f"| generator loss / accuracy | {_fmt(health.get('gen_loss'))} / {_fmt(health.get('gen_acc'))} |",
+        ]
+    else:
+        lines += [f"- generator loss {_fmt(health.get('gen_loss'))}, accuracy {_fmt(health.get('gen_acc'))}"]
+    if finetune:
+        lines += ["", "## Fine-tuning", "", *(f"- {k}: {v}" for k, v in finetune.items())]
+    lines += ["", "## Recipe", "", "```toml", configlib.dumps(cfg).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+

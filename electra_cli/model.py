@@ -1,0 +1,262 @@
+"""ELECTRA generator + discriminator as one nn.Module, the masking and the loss (as the reference fixes them).
+
+Masking happens here, on the device, fresh every step: round(0.15 * n) real tokens per sequence (at most
+int(0.155 * L)), 85% of them replaced by [MASK], 15% kept. The number of masked slots per sequence is static
+(int(0.155 * L)); sequences with fewer masked tokens carry invalid slots that the loss ignores, so every step
+has the same shapes and compiled graphs are reused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+
+from electra_cli.errors import UsageError
+from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+
+MASK_PROB = 0.15  # share of real tokens masked per sequence
+MAX_MASK_PROB = 0.155  # static number of masked slots: int(0.155 * max_seq_len)
+MASK_TOKEN_PROB = 0.85  # of the masked positions, this share shows [MASK]; the rest keep the original token
+DISC_WEIGHT = 50.0  # loss = generator MLM + 50 x discriminator BCE
+
+
+@dataclass
+class ModelConfig:
+    """Sizes and objective. The generator has the same depth and embedding size, a narrower hidden size."""
+
+    layers: int = 12  # transformer layers (discriminator and generator)
+    hidden: int = 256  # discriminator hidden size
+    embedding: int = 128  # embedding size, shared by both models
+    heads: int = 4  # discriminator attention heads
+    intermediate: int = 0  # discriminator feed-forward size; 0 means 4 x hidden
+    generator_multiplier: float = 0.25  # generator hidden = hidden x this; heads = hidden / 64; ffn = 4 x hidden
+    dropout: float = 0.1  # hidden and attention dropout
+    max_position: int = 512  # position embeddings (>= the shards' max_seq_len)
+    objective: Literal["electra", "mlm"] = "electra"  # mlm: the BERT-style baseline (one discriminator-sized MLM)
+    embedding_sharing: Literal["tied", "gdes", "none"] = "tied"  # gdes: DeBERTaV3 gradient-disentangled sharing
+    disc_weight: float = DISC_WEIGHT  # weight of the discriminator loss
+    mask_prob: float = MASK_PROB  # share of real tokens masked
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.hidden % self.heads:
+            problems.append(f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads})")
+        if not 0 < self.generator_multiplier <= 1:
+            problems.append(f"model.generator_multiplier must be in (0, 1], got {self.generator_multiplier}")
+        if self.layers < 1 or self.hidden < 1 or self.embedding < 1:
+            problems.append("model.layers, model.hidden and model.embedding must be positive")
+        if not 0 < self.mask_prob < 1:
+            problems.append(f"model.mask_prob must be in (0, 1), got {self.mask_prob}")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+    @property
+    def generator_hidden(self) -> int:
+        return max(1, int(self.hidden * self.generator_multiplier))
+
+
+def hf_configs(cfg: ModelConfig, vocab_size: int) -> tuple[ElectraConfig, ElectraConfig | None]:
+    """(discriminator, generator) ElectraConfigs; for the mlm objective the "generator" is discriminator-sized."""
+    common = dict(
+        vocab_size=vocab_size,
+        embedding_size=cfg.embedding,
+        num_hidden_layers=cfg.layers,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        max_position_embeddings=cfg.max_position,
+        type_vocab_size=2,
+        pad_token_id=PAD_ID,
+    )
+    disc = ElectraConfig(
+        hidden_size=cfg.hidden,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate or 4 * cfg.hidden,
+        **common,
+    )
+    if cfg.objective == "mlm":
+        return disc, ElectraConfig.from_dict(disc.to_dict())
+    g_hidden = cfg.generator_hidden
+    gen = ElectraConfig(
+        hidden_size=g_hidden,
+        num_attention_heads=max(1, g_hidden // 64),
+        intermediate_size=4 * g_hidden,
+        **common,
+    )
+    return disc, gen
+
+
+def mask_positions(
+    input_ids: torch.Tensor, num_slots: int, mask_prob: float = MASK_PROB, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose round(mask_prob * n) real tokens per sequence (at least 1, at most num_slots), uniformly.
+
+    Returns positions (B, S) and valid (B, S): slot j of row i is a chosen position when valid[i, j].
+    """
+    real = (input_ids != PAD_ID) & (input_ids != CLS_ID) & (input_ids != SEP_ID)  # (B, L)
+    n_real = real.sum(dim=1)
+    n_mask = torch.round(n_real.float() * mask_prob).long().clamp(min=1, max=num_slots)
+    n_mask = torch.minimum(n_mask, n_real)
+    scores = torch.rand(input_ids.shape, device=input_ids.device, generator=generator)
+    scores = scores.masked_fill(~real, 2.0)  # never chosen before a real token
+    positions = scores.topk(num_slots, dim=1, largest=False, sorted=True).indices  # (B, S) random order
+    valid = torch.arange(num_slots, device=input_ids.device)[None, :] < n_mask[:, None]
+    return positions, valid
+
+
+def gumbel_sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample token ids from softmax(logits) with the Gumbel-max trick, in fp32, without gradient."""
+    logits = logits.detach().float()
+    uniform = torch.rand(logits.shape, device=logits.device, generator=generator).clamp_(1e-9, 1.0 - 1e-9)
+    return (logits - torch.log(-torch.log(uniform))).argmax(dim=-1)
+
+
+def binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of a Bernoulli(p): the discriminator loss of always answering the base rate."""
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return -(p * p.log() + (1 - p) * (1 - p).log())
+
+
+class Electra(nn.Module):
+    """Generator (masked LM) and discriminator (replaced-token detection) trained jointly."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        disc_config, gen_config = hf_configs(cfg, vocab_size)
+        self.generator = ElectraForMaskedLM(gen_config)
+        self.discriminator = ElectraForPreTraining(disc_config) if cfg.objective == "electra" else None
+        self.gdes_delta = None
+        if self.discriminator is not None:
+            gen_emb = self.generator.electra.embeddings
+            if cfg.embedding_sharing == "tied":
+                self.discriminator.electra.embeddings = gen_emb  # word, position, type embeddings and LayerNorm
+            elif cfg.embedding_sharing == "gdes":
+                # DeBERTaV3: E_disc = stop_gradient(E_gen) + delta, delta learned from zero.
+                self.gdes_delta = nn.Parameter(torch.zeros_like(gen_emb.word_embeddings.weight))
+                self.discriminator.electra.embeddings.word_embeddings.weight.requires_grad_(False)
+
+    def discriminator_word_embeddings(self) -> torch.Tensor:
+        """The discriminator's effective word embedding matrix (materialized for gdes)."""
+        if self.gdes_delta is not None:
+            return self.generator.electra.embeddings.word_embeddings.weight.detach() + self.gdes_delta
+        return self.discriminator.electra.embeddings.word_embeddings.weight
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> dict:
+        """One training (or evaluation) forward pass: mask, generate, sample, discriminate. (B, L) inputs."""
+        seq_len = input_ids.shape[1]
+        positions, valid = mask_positions(input_ids, max(1, int(MAX_MASK_PROB * seq_len)), self.cfg.mask_prob)
+        originals = input_ids.gather(1, positions)  # (B, S)
+        show_mask = valid & (torch.rand(valid.shape, device=valid.device) < MASK_TOKEN_PROB)
+        masked_ids = input_ids.scatter(1, positions, torch.where(show_mask, MASK_ID, originals))
+
+        # Generator: encoder over the whole sequence, LM head only at the masked slots.
+        hidden = self.generator.electra(
+            input_ids=masked_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state  # (B, L, Hg)
+        picked = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))  # (B, S, Hg)
+        logits = self.generator.generator_lm_head(self.generator.generator_predictions(picked))  # (B, S, V)
+        valid_f = valid.float()
+        n_valid = valid_f.sum().clamp(min=1)
+        token_loss = F.cross_entropy(logits.float().flatten(0, 1), originals.flatten(), reduction="none")
+        gen_loss = (token_loss * valid_f.flatten()).sum() / n_valid
+        with torch.no_grad():
+            gen_correct = ((logits.argmax(-1) == originals).float() * valid_f).sum() / n_valid
+        out = {"gen_loss": gen_loss, "gen_acc": gen_correct, "loss": gen_loss}
+        if self.discriminator is None:
+            return out
+
+        with torch.no_grad():
+            sampled = torch.where(valid, gumbel_sample(logits), originals)  # (B, S)
+            corrupted = input_ids.scatter(1, positions, sampled)
+            labels = (corrupted != input_ids).float()  # (B, L): 1 = replaced; a sample equal to the original is not
+        if self.gdes_delta is not None:
+            embeds = F.embedding(corrupted, self.discriminator_word_embeddings())
+            disc_logits = self.discriminator(
+                inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits
+        else:
+            disc_logits = self.discriminator(
+                input_ids=corrupted, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits  # (B, L)
+        weights = attention_mask.float()
+        n_tokens = weights.sum().clamp(min=1)
+        bce = F.binary_cross_entropy_with_logits(disc_logits.float(), labels, reduction="none")
+        disc_loss = (bce * weights).sum() / n_tokens
+        out["disc_loss"] = disc_loss
+        out["loss"] = gen_loss + self.cfg.disc_weight * disc_loss
+        with torch.no_grad():
+            predicted = (disc_logits > 0).float()
+            replaced = (labels * weights).sum()
+            true_pos = (predicted * labels * weights).sum()
+            out["disc_acc"] = ((predicted == labels).float() * weights).sum() / n_tokens
+            out["replaced_frac"] = replaced / n_tokens
+            out["disc_precision"] = true_pos / (predicted * weights).sum().clamp(min=1)
+            out["disc_recall"] = true_pos / replaced.clamp(min=1)
+            out["disc_entropy"] = binary_entropy(out["replaced_frac"])
+            # Returned for AUC: logits and labels of the real tokens (the caller decides whether to keep them).
+            out["disc_logits"] = disc_logits.detach()
+            out["disc_labels"] = labels
+            out["token_weights"] = weights
+        return out
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on matrices, none on LayerNorm weights and biases (as the reference)."""
+    decay, no_decay, seen = [], [], set()
+    for name, param in model.named_parameters():
+        if not param.requires_grad or id(param) in seen:
+            continue
+        seen.add(id(param))
+        (no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def count_params(module: nn.Module, exclude_embeddings: bool = False) -> int:
+    seen, total = set(), 0
+    for name, p in module.named_parameters():
+        if id(p) in seen or (exclude_embeddings and "embeddings" in name):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
+
+
+def flops_per_token(model: Electra, seq_len: int) -> float:
+    """Training FLOPs per input token: 6 x matmul parameters touched per token + attention (fwd + bwd).
+
+    Per encoder: 6 x (non-embedding parameters) + 12 x layers x hidden x seq_len (attention scores and
+    values). The generator's LM head (embedding x vocab) runs only at the masked slots; the discriminator head
+    is in its non-embedding parameters. Embedding lookups cost no FLOPs.
+    """
+    total = 0.0
+    vocab = model.generator.config.vocab_size
+    encoders = [model.generator] + ([model.discriminator] if model.discriminator is not None else [])
+    for hf in encoders:
+        cfg = hf.config
+        encoder_params = count_params(hf.electra, exclude_embeddings=True)
+        total += 6 * encoder_params + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+    head = model.generator.generator_predictions
+    slot_share = max(1, int(MAX_MASK_PROB * seq_len)) / seq_len
+    total += 6 * (count_params(head) + model.cfg.embedding * vocab) * slot_share
+    if model.discriminator is not None:
+        total += 6 * count_params(model.discriminator.discriminator_predictions)
+    return total
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve (rank statistic); NaN when only one class is present."""
+    scores, labels = scores.float().flatten(), labels.float().flatten()
+    n_pos = labels.sum().item()
+    n_neg = labels.numel() - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    order = scores.argsort()
+    ranks = torch.empty_like(scores)
+    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=scores.dtype, device=scores.device)
+    return float((ranks[labels > 0].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
