@@ -82,6 +82,7 @@ class TrainConfig:
     save_every: int = 10_000  # steps between checkpoints (one is always written at the end)
     keep_last: int = 3  # complete checkpoints kept (at least 2)
     max_nonfinite: int = 10  # consecutive steps with a non-finite loss before the run stops
+    stop_at: int = 0  # save and stop after this step (to fit a job time limit); 0: run to `steps`
 
     def __post_init__(self) -> None:
         problems = []
@@ -338,8 +339,13 @@ def pretrain(
                 if is_main:
                     metrics_file.write(json.dumps({"validation": last_eval}) + "\n")
                     metrics_file.flush()
-            if state.step % cfg.train.save_every == 0 or at_end:
-                checkpoint()
+            if (state.step % cfg.train.save_every == 0 or at_end) and nonfinite_in_a_row == 0:
+                checkpoint()  # never in the middle of a run of non-finite steps
+            if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
+                if state.step % cfg.train.save_every:
+                    checkpoint()
+                log.info("stopped at step %d as train.stop_at asks; continue with --resume auto", state.step)
+                break
             if world > 1:  # every rank must agree to stop, or the others wait forever in the next all-reduce
                 flag = torch.tensor([stop.signum or 0], device=device)
                 stop.signum = int(accelerator.reduce(flag, reduction="sum").item()) or None
@@ -355,6 +361,8 @@ def pretrain(
                 )
     if metrics_file:
         metrics_file.close()
+    if state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
+        return {"step": state.step, "health": {}, "validation": last_eval, "out": str(out), "stopped": True}
 
     # ---- the end: health, export ---------------------------------------------------------------------
     health = health_report(last_eval or window.last_summary, cfg)

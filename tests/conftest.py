@@ -47,3 +47,55 @@ def write_text_corpus(path: Path, docs: int = 50, seed: int = 0, sentences: tupl
 @pytest.fixture
 def text_corpus(tmp_path: Path) -> Path:
     return write_text_corpus(tmp_path / "corpus" / "wiki.txt", docs=60)
+
+
+GRAMMAR = {
+    "det": "the a this that every".split(),
+    "adj": "big small red green old young quick lazy bright dark".split(),
+    "noun": "cat dog bird fish horse river city house tree car".split(),
+    "verb": "sees chases likes finds watches follows hears paints".split(),
+    "prep": "near behind under above beside".split(),
+}
+
+
+def grammar_sentence(rng: random.Random) -> str:
+    """A sentence with strong local structure (det adj noun verb det noun prep det noun), so that a replaced
+    word is detectable from its neighbours: what a tiny discriminator can learn in a few hundred steps."""
+    g = GRAMMAR
+    words = [rng.choice(g["det"]), rng.choice(g["adj"]), rng.choice(g["noun"]), rng.choice(g["verb"]),
+             rng.choice(g["det"]), rng.choice(g["noun"]), rng.choice(g["prep"]), rng.choice(g["det"]),
+             rng.choice(g["noun"])]
+    return " ".join(words) + " ."
+
+
+def write_grammar_corpus(path: Path, docs: int = 400, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    blocks = ["\n".join(grammar_sentence(rng) for _ in range(rng.randint(3, 8))) for _ in range(docs)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory) -> Path:
+    """vocab + shards (max_seq_len 32) of the grammar corpus, built once through the real CLI."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    corpus = write_grammar_corpus(tmp / "corpus.txt", docs=600)
+    assert run_cli("vocab", corpus, "--out", tmp / "vocab", "--vocab-size", "200").exit_code == 0
+    result = run_cli("shard", corpus, "--vocab", tmp / "vocab", "--out", tmp / "shards", "--max-seq-len", "32",
+                     "--workers", "1", "--validation-fraction", "0.05")
+    assert result.exit_code == 0, result.output
+    return tmp / "shards"
+
+
+# A model small enough for many CPU test runs: (--set overrides on top of the electra-tiny recipe)
+TINY = ["model.layers=2", "model.hidden=64", "model.embedding=32", "model.heads=2", "model.generator_multiplier=0.5",
+        "model.max_position=64", "data.max_seq_len=32", "train.batch_size=16", "train.log_every=10",
+        "train.eval_every=0", "train.eval_batches=2", "optim.warmup_steps=10"]
+
+
+def pretrain_args(shards: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    args = ["pretrain", "--shards", str(shards), "--out", str(out), "--recipe", "electra-tiny", "--max-steps", str(steps)]
+    for override in TINY:
+        args += ["--set", override]
+    return args + list(extra)
