@@ -28,6 +28,7 @@ OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 SCALER_FILE = "scaler.pt"
 STATE_FILE = "state.json"
+SHARDS_MANIFEST_COPY = "shards-manifest.json"  # the manifest of the shards trained on, for exports and checks
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -105,8 +106,12 @@ def save_checkpoint(
     rank: int,
     world: int,
     barrier,
+    extra_files: dict[str, Path] | None = None,
 ) -> None:
-    """Write a step folder atomically: every rank writes its RNG state, rank 0 the rest, then renames."""
+    """Write a step folder atomically: every rank writes its RNG state, rank 0 the rest, then renames.
+
+    `extra_files` (name -> source) are copied in, so that a checkpoint stands alone (tokenizer, shards manifest).
+    """
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     if rank == 0:
@@ -122,6 +127,9 @@ def save_checkpoint(
             torch.save(scaler.state_dict(), tmp / SCALER_FILE)
         write_json_atomic(tmp / STATE_FILE, asdict(state))
         write_text_atomic(tmp / "config.toml", config_toml)
+        for name, source in (extra_files or {}).items():
+            if Path(source).is_file():
+                shutil.copy2(source, tmp / name)
     barrier()
     if rank == 0:
         for f in tmp.iterdir():  # make the bytes durable before the marker says they are there

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from electra_cli import __version__
 from electra_cli.console import console, setup_logging
-from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, ElectraCliError
+from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, ElectraCliError, UsageError
 
 app = typer.Typer(
     name="electra-cli",
@@ -197,6 +197,84 @@ def pretrain(
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
     cfg = load_pretrain_config(recipe, overrides)
     run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite)
+
+
+@app.command()
+@handle_errors
+def finetune(
+    model: Annotated[Path, typer.Option("--model", help="A pretrained folder (e.g. RUN/final/discriminator) or any HF ELECTRA/BERT folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Fine-tuned model folder to write.")],
+    train: Annotated[Optional[Path], typer.Option("--train", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
+    validation: Annotated[Optional[Path], typer.Option("--validation", help="Validation file, same format.")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Optional labelled test file.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="A GLUE task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder in GLUE's layout (CoLA/, SST-2/, ...).")] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="A recipe file or bundled name (electra-small, -base, -large).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe field, e.g. --set lr=1e-4.")] = None,
+    task_type: Annotated[Optional[str], typer.Option("--task-type", help="classification, regression or token-classification.")] = None,
+    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Column with the text (default 'text').")] = None,
+    text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", help="Column with the second text, for pairs.")] = None,
+    label_field: Annotated[Optional[str], typer.Option("--label-field", help="Column with the label (default 'label').")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 1,2,3: one run each, median reported.")] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", help="Training epochs (default 3; 10 for RTE and STS-B).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default by model size).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default 32).")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", help="Truncate inputs to this many tokens (128).")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE)."""
+    from electra_cli.finetune import finetune as run_finetune
+    from electra_cli.finetune import glue_setup, load_finetune_config
+
+    flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
+             "label_field": label_field, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_seq_len": max_seq_len}
+    overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_ or [])
+    if seeds:
+        overrides.append(f"seeds=[{seeds}]")
+    cfg = load_finetune_config(recipe, overrides)
+    header = True
+    if task:
+        if data_dir is None:
+            raise UsageError("--task needs --data-dir (a folder in GLUE's layout)")
+        train, validation, header = glue_setup(task, data_dir, cfg, epochs_set=epochs is not None)
+    elif train is None or validation is None:
+        raise UsageError("give --train and --validation files, or --task glue-<name> with --data-dir")
+    run_finetune(cfg, model, train, validation, out, test_file=test, header=header, overwrite=overwrite,
+                 task_name=task or "")
+
+
+@app.command()
+@handle_errors
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="A fine-tuned folder from `electra-cli finetune`.")],
+    input_file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file to label.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="JSONL file to write (default: stdout).")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="Column with the text.")] = "text",
+    text_pair_field: Annotated[str, typer.Option("--text-pair-field", help="Column with the second text, for pairs.")] = "",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per forward pass.")] = 64,
+) -> None:
+    """Label every row of a file with a fine-tuned model: one JSON line per row (label and score)."""
+    from electra_cli.predict import predict as run_predict
+
+    run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size)
+
+
+@app.command()
+@handle_errors
+def convert(
+    source: Annotated[Path, typer.Argument(help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
+    sanity_text: Annotated[str, typer.Option("--sanity-text", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
+    overwrite: Overwrite = False,
+) -> None:
+    """Convert a step checkpoint to HF discriminator/generator folders, or HF .bin weights to safetensors."""
+    from electra_cli.convert import convert as run_convert
+
+    run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
+
+
+def _toml_value(value) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def _argv_without(argv: list[str], option: str) -> list[str]:

@@ -31,7 +31,7 @@ def setup_logging(debug: bool = False) -> None:
     log.setLevel(level)
     log.propagate = False
     for noisy in ("transformers", "accelerate", "datasets", "torch"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
     try:  # save_pretrained's tqdm bars would interleave with ours
         from transformers.utils import logging as hf_logging
 

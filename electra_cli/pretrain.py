@@ -20,6 +20,8 @@ import torch
 from electra_cli import config as configlib
 from electra_cli.atomic import atomic_dir, sha256_file
 from electra_cli.checkpoint import (
+    SHARDS_MANIFEST_COPY,
+    TOKENIZER_FILES,
     TrainingState,
     complete_checkpoints,
     copy_tokenizer,
@@ -266,11 +268,14 @@ def pretrain(
     window_start, window_steps = time.perf_counter(), 0
     progress = count_progress("pretrain") if is_main else contextlib.nullcontext()
 
+    standalone_files = {name: vocab_dir / name for name in TOKENIZER_FILES}
+    standalone_files[SHARDS_MANIFEST_COPY] = shards / SHARDS_MANIFEST
+
     def checkpoint() -> None:
         save_checkpoint(
             step_dir(checkpoints, state.step), model=raw_model, optimizer=optimizer, scheduler=scheduler,
             scaler=getattr(accelerator, "scaler", None), state=state, config_toml=configlib.dumps(cfg),
-            rank=rank, world=world, barrier=accelerator.wait_for_everyone,
+            rank=rank, world=world, barrier=accelerator.wait_for_everyone, extra_files=standalone_files,
         )
         if is_main:
             prune_checkpoints(checkpoints, cfg.train.keep_last)

@@ -99,3 +99,47 @@ def pretrain_args(shards: Path, out: Path, steps: int, *extra: str) -> list[str]
     for override in TINY:
         args += ["--set", override]
     return args + list(extra)
+
+
+FAMILY_A = "cat dog bird fish horse".split()
+FAMILY_B = "river city house tree car".split()
+FILLER = "the a this that sees chases near behind big small".split()
+
+
+def family_example(rng: random.Random) -> tuple[str, str]:
+    """Label 'animal' or 'place' by which word family dominates the text: learnable, but not from one word."""
+    n_a = rng.randint(0, 6)
+    n_b = rng.choice([k for k in range(0, 7) if k != n_a])
+    words = [rng.choice(FAMILY_A) for _ in range(n_a)] + [rng.choice(FAMILY_B) for _ in range(n_b)]
+    words += [rng.choice(FILLER) for _ in range(rng.randint(2, 6))]
+    rng.shuffle(words)
+    return " ".join(words), "animal" if n_a > n_b else "place"
+
+
+def write_family_task(folder: Path, n_train: int = 400, n_val: int = 120, seed: int = 0) -> tuple[Path, Path]:
+    """A CSV train file and a JSONL validation file of the word-family task."""
+    import csv
+    import json
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    train, val = folder / "train.csv", folder / "validation.jsonl"
+    with open(train, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for _ in range(n_train):
+            writer.writerow(family_example(rng))
+    with open(val, "w") as f:
+        for _ in range(n_val):
+            text, label = family_example(rng)
+            f.write(json.dumps({"text": text, "label": label}) + "\n")
+    return train, val
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tiny_shards, tmp_path_factory) -> Path:
+    """A pretrained tiny run (100 steps); its final/discriminator and final/generator are HF folders."""
+    run = tmp_path_factory.mktemp("pretrained") / "run"
+    result = run_cli(*pretrain_args(tiny_shards, run, 100, "--set", "train.save_every=50"))
+    assert result.exit_code == 0, result.output
+    return run

@@ -1,0 +1,466 @@
+"""Fine-tuning and evaluation: sequence classification, regression and token classification, GLUE presets.
+
+ELECTRA's fine-tuning rules (Clark et al.): layer-wise learning-rate decay (0.8; 0.9 for large), lr by model
+size (3e-4 small, 1e-4 base, 5e-5 large), no weight decay, 3 epochs (10 for RTE and STS-B), 10% warmup,
+batch 32; several seeds, reporting the median.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from electra_cli import config as configlib
+from electra_cli import metrics as metriclib
+from electra_cli.atomic import atomic_dir, check_output_dir
+from electra_cli.console import console, count_progress, log
+from electra_cli.errors import DataError, UsageError
+from electra_cli.tables import read_records, require_field
+
+TaskType = Literal["classification", "regression", "token-classification"]
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class FinetuneConfig:
+    """A fine-tuning recipe; zeros mean "by the rules above"."""
+
+    task_type: TaskType = "classification"  # classification, regression or token-classification
+    text_field: str = "text"  # column with the text (first segment)
+    text_pair_field: str = ""  # column with the second segment, for pair tasks
+    label_field: str = "label"  # column with the label (a class name or a number for regression)
+    tokens_field: str = "tokens"  # token classification: list of words (JSONL)
+    tags_field: str = "tags"  # token classification: list of tags (JSONL)
+    metric: str = ""  # accuracy, f1_accuracy, mcc or pearson_spearman; "" = by task type
+    max_seq_len: int = 128  # longer inputs are truncated
+    lr: float = 0.0  # 0: 3e-4 (hidden <= 256), 1e-4 (<= 768), 5e-5 (larger)
+    layer_decay: float = 0.0  # 0: 0.8, or 0.9 for 24-layer models
+    weight_decay: float = 0.0
+    epochs: float = 3.0
+    warmup_ratio: float = 0.1
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; mean, median and each reported
+    keep: Literal["median", "best"] = "median"  # which seed's model is kept in OUT
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs <= 0 or self.batch_size < 1 or self.max_seq_len < 8:
+            problems.append("epochs must be > 0, batch_size >= 1, max_seq_len >= 8")
+        if not self.seeds:
+            problems.append("give at least one seed")
+        if self.metric and self.metric not in metriclib.METRIC_SETS:
+            problems.append(f"metric must be one of {', '.join(metriclib.METRIC_SETS)}")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+# GLUE's standard TSV layout: folder, dev file, text columns, label column, metric, epochs, header row.
+@dataclass(frozen=True)
+class GlueTask:
+    folder: str
+    text: str
+    pair: str
+    label: str
+    metric: str
+    task_type: TaskType = "classification"
+    epochs: float = 3.0
+    dev: str = "dev.tsv"
+    header: bool = True
+
+
+GLUE_TASKS = {
+    "cola": GlueTask("CoLA", "3", "", "1", "mcc", header=False),
+    "sst2": GlueTask("SST-2", "sentence", "", "label", "accuracy"),
+    "mrpc": GlueTask("MRPC", "#1 String", "#2 String", "Quality", "f1_accuracy"),
+    "qqp": GlueTask("QQP", "question1", "question2", "is_duplicate", "f1_accuracy"),
+    "stsb": GlueTask("STS-B", "sentence1", "sentence2", "score", "pearson_spearman", "regression", epochs=10),
+    "mnli": GlueTask("MNLI", "sentence1", "sentence2", "gold_label", "accuracy", dev="dev_matched.tsv"),
+    "qnli": GlueTask("QNLI", "question", "sentence", "label", "accuracy"),
+    "rte": GlueTask("RTE", "sentence1", "sentence2", "label", "accuracy", epochs=10),
+}
+
+
+def glue_setup(task: str, data_dir: Path, cfg: FinetuneConfig, epochs_set: bool) -> tuple[Path, Path, bool]:
+    """Train/dev paths and whether they have a header row, for `glue-<task>` in a local GLUE folder; sets the
+    task's columns, metric and epochs on `cfg`."""
+    name = task.removeprefix("glue-")
+    if name not in GLUE_TASKS:
+        raise UsageError(f"--task {task}: unknown; choose from {', '.join('glue-' + t for t in GLUE_TASKS)}")
+    spec = GLUE_TASKS[name]
+    folder = Path(data_dir) / spec.folder
+    if not folder.is_dir():
+        folder = Path(data_dir)  # the task folder itself was given
+    train, dev = folder / "train.tsv", folder / spec.dev
+    for path in (train, dev):
+        if not path.is_file():
+            raise UsageError(f"{path}: not found (expected GLUE's {spec.folder}/ layout under --data-dir)")
+    cfg.task_type, cfg.text_field, cfg.text_pair_field, cfg.label_field = spec.task_type, spec.text, spec.pair, spec.label
+    cfg.metric = cfg.metric or spec.metric
+    if not epochs_set:
+        cfg.epochs = spec.epochs
+    return train, dev, spec.header
+
+
+# ---- data ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Examples:
+    """Tokenized examples of one file: features per example and labels (ids, floats or per-token ids)."""
+
+    path: Path
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: list
+    texts: list[str]
+
+
+def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None, header: bool = True) -> Examples:
+    """Read and tokenize a labelled file; label2id None means "learn the labels from this file"."""
+    texts, pairs, labels, where = [], [], [], []
+    if cfg.task_type == "token-classification":
+        return _load_token_examples(path, cfg, tokenizer, label2id)
+    for location, record in read_records(path, header=header):
+        text = require_field(record, cfg.text_field, location)
+        pair = require_field(record, cfg.text_pair_field, location) if cfg.text_pair_field else None
+        label = require_field(record, cfg.label_field, location)
+        texts.append(str(text))
+        pairs.append(str(pair) if pair is not None else None)
+        labels.append(label)
+        where.append(location)
+    if not texts:
+        raise DataError(f"{path}: no examples")
+    if cfg.task_type == "regression":
+        values = []
+        for label, location in zip(labels, where):
+            try:
+                values.append(float(label))
+            except (TypeError, ValueError):
+                raise DataError(f"{location}: label {label!r} is not a number (task type regression)") from None
+        labels = values
+    else:
+        labels = [str(label) for label in labels]
+        if label2id is not None:
+            for label, location in zip(labels, where):
+                if label not in label2id:
+                    raise DataError(f"{location}: label {label!r} is not in the training set ({', '.join(label2id)})")
+    encoded = tokenizer(texts, pairs if cfg.text_pair_field else None, truncation=True, max_length=cfg.max_seq_len)
+    types = encoded.get("token_type_ids") or [[0] * len(ids) for ids in encoded["input_ids"]]
+    return Examples(path, encoded["input_ids"], types, labels, texts)
+
+
+def _load_token_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None) -> Examples:
+    """JSONL with token and tag lists, or CoNLL-style text (one `token ... tag` per line, blank between)."""
+    sentences: list[tuple[list[str], list[str], str]] = []
+    if Path(path).suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        for location, record in read_records(path):
+            tokens = require_field(record, cfg.tokens_field, location)
+            tags = require_field(record, cfg.tags_field, location)
+            if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags):
+                raise DataError(f"{location}: {cfg.tokens_field!r} and {cfg.tags_field!r} must be lists of equal length")
+            sentences.append(([str(t) for t in tokens], [str(t) for t in tags], location))
+    else:
+        tokens, tags = [], []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts or line.startswith("-DOCSTART-"):
+                    if tokens:
+                        sentences.append((tokens, tags, f"{path}:{lineno}"))
+                    tokens, tags = [], []
+                    continue
+                if len(parts) < 2:
+                    raise DataError(f"{path}:{lineno}: expected 'token ... tag' (CoNLL format)")
+                tokens.append(parts[0])
+                tags.append(parts[-1])
+        if tokens:
+            sentences.append((tokens, tags, f"{path}:end"))
+    if not sentences:
+        raise DataError(f"{path}: no examples")
+    if label2id is not None:
+        for _, tags, location in sentences:
+            unknown = sorted(set(tags) - set(label2id))
+            if unknown:
+                raise DataError(f"{location}: tag {unknown[0]!r} is not in the training set")
+    encoded = tokenizer([s[0] for s in sentences], is_split_into_words=True, truncation=True, max_length=cfg.max_seq_len)
+    labels = []
+    for i, (_, tags, _) in enumerate(sentences):
+        previous, row = None, []
+        for word in encoded.word_ids(i):
+            row.append(-100 if word is None or word == previous else tags[word])  # label the first piece only
+            previous = word
+        labels.append(row)
+    types = encoded.get("token_type_ids") or [[0] * len(ids) for ids in encoded["input_ids"]]
+    return Examples(path, encoded["input_ids"], types, labels, [" ".join(s[0]) for s in sentences])
+
+
+def label_maps(train: Examples, cfg: FinetuneConfig) -> tuple[dict, dict] | tuple[None, None]:
+    if cfg.task_type == "regression":
+        return None, None
+    if cfg.task_type == "token-classification":
+        names = {tag for row in train.labels for tag in row if tag != -100}
+    else:
+        names = set(train.labels)
+    ordered = sorted(names, key=lambda n: (0, float(n)) if _is_number(n) else (1, n))
+    label2id = {name: i for i, name in enumerate(ordered)}
+    return {i: name for name, i in label2id.items()}, label2id
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def encode_labels(examples: Examples, cfg: FinetuneConfig, label2id: dict | None) -> list:
+    if cfg.task_type == "regression":
+        return examples.labels
+    if cfg.task_type == "token-classification":
+        return [[label2id[t] if t != -100 else -100 for t in row] for row in examples.labels]
+    return [label2id[label] for label in examples.labels]
+
+
+def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad_id: int, cfg: FinetuneConfig) -> dict:
+    """A padded batch (dynamic padding to the longest in the batch)."""
+    width = max(len(examples.input_ids[i]) for i in indices)
+    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(indices), width), dtype=torch.long)
+    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    for row, i in enumerate(indices):
+        n = len(examples.input_ids[i])
+        ids[row, :n] = torch.tensor(examples.input_ids[i])
+        types[row, :n] = torch.tensor(examples.token_type_ids[i])
+        mask[row, :n] = 1
+    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    if labels is not None:
+        if cfg.task_type == "token-classification":
+            lab = torch.full((len(indices), width), -100, dtype=torch.long)
+            for row, i in enumerate(indices):
+                lab[row, : len(labels[i])] = torch.tensor(labels[i])
+            batch["labels"] = lab
+        else:
+            dtype = torch.float if cfg.task_type == "regression" else torch.long
+            batch["labels"] = torch.tensor([labels[i] for i in indices], dtype=dtype)
+    return batch
+
+
+# ---- optimisation ----------------------------------------------------------------------------------------
+
+
+def default_lr(hidden: int) -> float:
+    return 3e-4 if hidden <= 256 else 1e-4 if hidden <= 768 else 5e-5
+
+
+def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
+    """Parameter groups with lr = base x decay^(L + 1 - depth): embeddings depth 0, layer i depth i + 1,
+    everything above the encoder (pooler, classifier) depth L + 1 (the reference's layer-wise decay)."""
+    layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "embeddings" in name:
+            depth = 0
+        elif ".layer." in name:
+            depth = int(name.split(".layer.")[1].split(".")[0]) + 1
+        else:
+            depth = layers + 1
+        no_decay = param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias")
+        key = (depth, no_decay)
+        if key not in groups:
+            groups[key] = {
+                "params": [], "lr": lr * decay ** (layers + 1 - depth), "weight_decay": 0.0 if no_decay else weight_decay,
+                "depth": depth,
+            }
+        groups[key]["params"].append(param)
+    return [groups[k] for k in sorted(groups)]
+
+
+# ---- the stage -------------------------------------------------------------------------------------------
+
+
+def finetune(
+    cfg: FinetuneConfig,
+    model_dir: Path,
+    train_file: Path,
+    validation_file: Path,
+    out: Path,
+    test_file: Path | None = None,
+    header: bool = True,
+    overwrite: bool = False,
+    task_name: str = "",
+) -> dict:
+    """Fine-tune `model_dir` once per seed; keep the median (or best) seed's model in `out`; returns the metrics."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    model_dir, out = Path(model_dir), Path(out)
+    if not (model_dir / "config.json").is_file():
+        raise UsageError(f"{model_dir}: not a model folder (no config.json)")
+    check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    train = load_examples(train_file, cfg, tokenizer, None, header)
+    id2label, label2id = label_maps(train, cfg)
+    validation = load_examples(validation_file, cfg, tokenizer, label2id, header)
+    test = load_examples(test_file, cfg, tokenizer, label2id, header) if test_file else None
+    base_config = AutoConfig.from_pretrained(model_dir)
+    lr = cfg.lr or default_lr(base_config.hidden_size)
+    decay = cfg.layer_decay or (0.9 if base_config.num_hidden_layers >= 24 else 0.8)
+    metric_set = cfg.metric or {"regression": "pearson_spearman"}.get(cfg.task_type, "accuracy")
+    console.print(
+        f"finetune: {len(train.labels):,} train / {len(validation.labels):,} validation examples, "
+        f"{len(id2label) if id2label else 'regression'} labels, lr {lr:g}, layer decay {decay}, "
+        f"{cfg.epochs:g} epochs, seeds {cfg.seeds}"
+    )
+    runs = []
+    with atomic_dir(out) as tmp:
+        for seed in cfg.seeds:
+            seed_dir = tmp / ".seeds" / f"seed-{seed}"
+            result = train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id,
+                                    lr, decay, metric_set, seed, seed_dir)
+            runs.append(result)
+            console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in result["validation"].items()))
+        key = metriclib.headline(metric_set)
+        scores = [r["validation"][key] for r in runs]
+        ordered = sorted(range(len(runs)), key=lambda i: scores[i])
+        chosen = ordered[-1] if cfg.keep == "best" else ordered[(len(ordered) - 1) // 2]
+        chosen_dir = tmp / ".seeds" / f"seed-{runs[chosen]['seed']}"
+        for item in chosen_dir.iterdir():
+            shutil.move(str(item), tmp / item.name)
+        shutil.rmtree(tmp / ".seeds")
+        summary = {
+            "task": task_name or str(train_file),
+            "task_type": cfg.task_type,
+            "metric": key,
+            "median": statistics.median(scores),
+            "mean": statistics.fmean(scores),
+            "seeds": [{"seed": r["seed"], **r["validation"]} for r in runs],
+            "kept_seed": runs[chosen]["seed"],
+            "labels": list(label2id) if label2id else None,
+            "model": str(model_dir),
+            "train_examples": len(train.labels),
+            "validation_examples": len(validation.labels),
+            "config": {k: v for k, v in asdict(cfg).items()} | {"lr": lr, "layer_decay": decay, "metric": metric_set},
+            "seconds": round(sum(r["seconds"] for r in runs), 1),
+        }
+        if runs[chosen].get("test"):
+            summary["test"] = runs[chosen]["test"]
+        (tmp / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("%s: median %s %.4f over %d seed(s); kept seed %d in %s", summary["task"], key, summary["median"],
+             len(runs), summary["kept_seed"], out)
+    return summary
+
+
+def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id, lr, decay, metric_set,
+                   seed, seed_dir: Path) -> dict:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    from electra_cli.pretrain import lr_lambda, resolve_precision
+
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
+    set_seed(seed)
+    kwargs = {"num_labels": 1, "problem_type": "regression"} if cfg.task_type == "regression" else {
+        "num_labels": len(id2label), "id2label": id2label, "label2id": label2id}
+    if cfg.task_type == "classification":
+        kwargs["problem_type"] = "single_label_classification"
+    model_class = AutoModelForTokenClassification if cfg.task_type == "token-classification" else AutoModelForSequenceClassification
+    model = model_class.from_pretrained(model_dir, **kwargs)
+    labels = encode_labels(train, cfg, label2id)
+    steps_per_epoch = math.ceil(len(train.input_ids) / cfg.batch_size)
+    total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    optimizer = torch.optim.AdamW(layerwise_groups(model, lr, decay, cfg.weight_decay), lr=lr, eps=1e-6)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(int(cfg.warmup_ratio * total), total))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    generator = torch.Generator().manual_seed(seed)
+    pad_id = tokenizer.pad_token_id or 0
+    started = time.time()
+    model.train()
+    step = 0
+    with count_progress("finetune") as bar:
+        task = bar.add_task(f"seed {seed}", total=total, status="")
+        while step < total:
+            order = torch.randperm(len(train.input_ids), generator=generator).tolist()
+            for start in range(0, len(order), cfg.batch_size):
+                if step >= total:
+                    break
+                batch = collate(train, labels, order[start : start + cfg.batch_size], pad_id, cfg)
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                with accelerator.autocast():
+                    loss = model(**batch).loss
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(task, advance=1, status=f"loss {loss.item():.3f}" if step % 20 == 0 else None)
+    unwrapped = accelerator.unwrap_model(model)
+    predictions = predict_examples(unwrapped, validation, cfg, pad_id, accelerator.device)
+    gold = encode_labels(validation, cfg, label2id)
+    result = {"seed": seed, "validation": score(metric_set, cfg, gold, predictions), "seconds": time.time() - started}
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    unwrapped.save_pretrained(seed_dir, safe_serialization=True)
+    tokenizer.save_pretrained(seed_dir)
+    write_predictions(seed_dir / "validation_predictions.jsonl", validation, predictions, cfg, id2label)
+    if test is not None:
+        test_predictions = predict_examples(unwrapped, test, cfg, pad_id, accelerator.device)
+        write_predictions(seed_dir / "test_predictions.jsonl", test, test_predictions, cfg, id2label)
+        result["test"] = score(metric_set, cfg, encode_labels(test, cfg, label2id), test_predictions)
+    return result
+
+
+@torch.no_grad()
+def predict_examples(model, examples: Examples, cfg: FinetuneConfig, pad_id: int, device) -> list:
+    """Logits per example (a list per token for token classification)."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(examples.input_ids), cfg.eval_batch_size):
+        indices = list(range(start, min(start + cfg.eval_batch_size, len(examples.input_ids))))
+        batch = collate(examples, None, indices, pad_id, cfg)
+        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+        for row, i in enumerate(indices):
+            n = len(examples.input_ids[i])
+            outputs.append(logits[row, :n] if cfg.task_type == "token-classification" else logits[row])
+    model.train()
+    return outputs
+
+
+def score(metric_set: str, cfg: FinetuneConfig, gold: list, logits: list) -> dict:
+    if cfg.task_type == "regression":
+        return metriclib.compute(metric_set, gold, [float(x[0]) for x in logits])
+    if cfg.task_type == "token-classification":
+        pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
+        return metriclib.compute(metric_set, [g for g, _ in pairs], [p for _, p in pairs])
+    return metriclib.compute(metric_set, gold, [int(x.argmax()) for x in logits])
+
+
+def write_predictions(path: Path, examples: Examples, logits: list, cfg: FinetuneConfig, id2label: dict | None) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for text, gold, lg in zip(examples.texts, examples.labels, logits):
+            if cfg.task_type == "regression":
+                row = {"text": text, "score": float(lg[0]), "gold": gold}
+            elif cfg.task_type == "token-classification":
+                row = {"text": text, "tags": [id2label[int(i)] for i in lg.argmax(-1)]}
+            else:
+                probs = torch.softmax(lg, -1)
+                row = {"text": text, "label": id2label[int(probs.argmax())], "score": float(probs.max()), "gold": gold}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def load_finetune_config(recipe: str | None, overrides: list[str]) -> FinetuneConfig:
+    path = configlib.find_recipe(recipe, "finetune") if recipe else None
+    return configlib.load_config(FinetuneConfig, path, overrides)
