@@ -273,6 +273,25 @@ def convert(
     run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
 
 
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo-out"),
+    minutes: Annotated[float, typer.Option("--minutes", help="Pretraining budget: about 60% of this goes to pretraining.")] = 8.0,
+    corpus_bytes: Annotated[int, typer.Option("--corpus-bytes", help="Bound on the docstring corpus.")] = 6_000_000,
+    recipe: Annotated[str, typer.Option("--recipe", help="Pretraining recipe (electra-tiny; electra-small on a GPU).")] = "electra-tiny",
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Pretraining steps (default: as many as fit in the budget).")] = None,
+    finetune_epochs: Annotated[float, typer.Option("--finetune-epochs", help="Fine-tuning epochs.")] = 3.0,
+    seeds: Annotated[str, typer.Option("--seeds", help="Fine-tuning seeds, comma-separated.")] = "1",
+) -> None:
+    """Run the whole pipeline on an embedded corpus (installed Python docstrings): vocab, shard, pretrain,
+    fine-tune (next to random initialisation), predict; ends with a summary table."""
+    from electra_cli.demo import run_demo
+
+    run_demo(out, minutes=minutes, corpus_bytes=corpus_bytes, recipe=recipe, steps=steps,
+             finetune_epochs=finetune_epochs, seeds=seeds)
+
+
 def _toml_value(value) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 

@@ -141,8 +141,14 @@ def train_batches(
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
+    finally:  # stop the producer and wait for it: a thread left running at exit can abort the process
         stop.set()
+        while worker.is_alive():
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)
 
 
 def eval_batches(shards: ShardSet, micro_batch: int, max_batches: int, rank: int, world: int, seq_len: int):

@@ -281,92 +281,94 @@ def pretrain(
             prune_checkpoints(checkpoints, cfg.train.keep_last)
 
     # ---- the loop ------------------------------------------------------------------------------------
-    with SignalFlag() as stop, progress as bar:
-        task = bar.add_task("pretrain", total=cfg.train.steps, completed=state.step, status="") if is_main else None
-        model.train()
-        while state.step < cfg.train.steps:
-            micro_batches = next(batches)
-            lr = scheduler.get_last_lr()[0]
-            for i, mb in enumerate(micro_batches):
-                mb = {k: v.to(device, non_blocking=True) for k, v in mb.items()}
-                sync = i == len(micro_batches) - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                    with accelerator.autocast():
-                        outputs = forward(**mb)
-                    accelerator.backward(outputs["loss"] / accumulation)
-                window.add(outputs, mb["attention_mask"])
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
-            if torch.isfinite(grad_norm).item():  # one host sync per step; the norm is the same on every rank
-                optimizer.step()
-                nonfinite_in_a_row = 0
-            else:
-                state.skipped_steps += 1
-                nonfinite_in_a_row += 1
-                log.warning("step %d: non-finite loss or gradient, step skipped", state.step + 1)
-                if nonfinite_in_a_row >= cfg.train.max_nonfinite:
-                    raise DataError(
-                        f"{nonfinite_in_a_row} steps in a row had a non-finite loss (step {state.step + 1}); "
-                        f"stopped. The last good checkpoint is kept in {checkpoints}; try a lower optim.lr"
+    try:
+        with SignalFlag() as stop, progress as bar:
+            task = bar.add_task("pretrain", total=cfg.train.steps, completed=state.step, status="") if is_main else None
+            model.train()
+            while state.step < cfg.train.steps:
+                micro_batches = next(batches)
+                lr = scheduler.get_last_lr()[0]
+                for i, mb in enumerate(micro_batches):
+                    mb = {k: v.to(device, non_blocking=True) for k, v in mb.items()}
+                    sync = i == len(micro_batches) - 1
+                    with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                        with accelerator.autocast():
+                            outputs = forward(**mb)
+                        accelerator.backward(outputs["loss"] / accumulation)
+                    window.add(outputs, mb["attention_mask"])
+                grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
+                if torch.isfinite(grad_norm).item():  # one host sync per step; the norm is the same on every rank
+                    optimizer.step()
+                    nonfinite_in_a_row = 0
+                else:
+                    state.skipped_steps += 1
+                    nonfinite_in_a_row += 1
+                    log.warning("step %d: non-finite loss or gradient, step skipped", state.step + 1)
+                    if nonfinite_in_a_row >= cfg.train.max_nonfinite:
+                        raise DataError(
+                            f"{nonfinite_in_a_row} steps in a row had a non-finite loss (step {state.step + 1}); "
+                            f"stopped. The last good checkpoint is kept in {checkpoints}; try a lower optim.lr"
+                        )
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                state.tokens_seen += cfg.train.batch_size * seq_len
+                window_steps += 1
+                window.grad_norm(grad_norm)
+
+                if state.step % cfg.train.log_every == 0 or state.step == cfg.train.steps:
+                    seconds = time.perf_counter() - window_start
+                    record = window.summary(accelerator)
+                    seq_per_s = window_steps * cfg.train.batch_size / seconds
+                    record.update(
+                        step=state.step, lr=lr, seq_per_s=seq_per_s, tokens_per_s=seq_per_s * seq_len,
+                        mfu=(seq_per_s * seq_len * flops_token / (peak * world)) if peak else None,
+                        tokens_seen=state.tokens_seen, skipped_steps=state.skipped_steps,
+                        memory_gb=torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
+                        epoch=order.epoch_of(state.step),
                     )
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            state.tokens_seen += cfg.train.batch_size * seq_len
-            window_steps += 1
-            window.grad_norm(grad_norm)
+                    if is_main:
+                        metrics_file.write(json.dumps(record) + "\n")
+                        metrics_file.flush()
+                        status = f"loss {record['loss']:.3f}"
+                        if "disc_loss" in record:
+                            status += f" disc {record['disc_loss']:.3f}/{record['disc_entropy']:.3f}"
+                        bar.update(task, completed=state.step, status=f"{status} {seq_per_s * seq_len:,.0f} tok/s")
+                    window_start, window_steps = time.perf_counter(), 0
+                elif is_main:
+                    bar.update(task, completed=state.step)
 
-            if state.step % cfg.train.log_every == 0 or state.step == cfg.train.steps:
-                seconds = time.perf_counter() - window_start
-                record = window.summary(accelerator)
-                seq_per_s = window_steps * cfg.train.batch_size / seconds
-                record.update(
-                    step=state.step, lr=lr, seq_per_s=seq_per_s, tokens_per_s=seq_per_s * seq_len,
-                    mfu=(seq_per_s * seq_len * flops_token / (peak * world)) if peak else None,
-                    tokens_seen=state.tokens_seen, skipped_steps=state.skipped_steps,
-                    memory_gb=torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
-                    epoch=order.epoch_of(state.step),
-                )
-                if is_main:
-                    metrics_file.write(json.dumps(record) + "\n")
-                    metrics_file.flush()
-                    status = f"loss {record['loss']:.3f}"
-                    if "disc_loss" in record:
-                        status += f" disc {record['disc_loss']:.3f}/{record['disc_entropy']:.3f}"
-                    bar.update(task, completed=state.step, status=f"{status} {seq_per_s * seq_len:,.0f} tok/s")
-                window_start, window_steps = time.perf_counter(), 0
-            elif is_main:
-                bar.update(task, completed=state.step)
-
-            at_end = state.step == cfg.train.steps
-            if len(val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
-                last_eval = evaluate(model, forward, val_set, micro, cfg.train.eval_batches, seq_len, accelerator)
-                last_eval["step"] = state.step
-                if is_main:
-                    metrics_file.write(json.dumps({"validation": last_eval}) + "\n")
-                    metrics_file.flush()
-            if (state.step % cfg.train.save_every == 0 or at_end) and nonfinite_in_a_row == 0:
-                checkpoint()  # never in the middle of a run of non-finite steps
-            if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
-                if state.step % cfg.train.save_every:
-                    checkpoint()
-                log.info("stopped at step %d as train.stop_at asks; continue with --resume auto", state.step)
-                break
-            if world > 1:  # every rank must agree to stop, or the others wait forever in the next all-reduce
-                flag = torch.tensor([stop.signum or 0], device=device)
-                stop.signum = int(accelerator.reduce(flag, reduction="sum").item()) or None
-            if stop.signum is not None and not at_end:
-                if state.step % cfg.train.save_every:
-                    checkpoint()
-                if metrics_file:
-                    metrics_file.close()
-                terminated = stop.signum == signal.SIGTERM
-                raise StopTraining(
-                    f"{'terminated' if terminated else 'interrupted'} at step {state.step}; checkpoint saved, "
-                    f"continue with --resume auto", EXIT_TERMINATED if terminated else EXIT_INTERRUPTED,
-                )
-    if metrics_file:
-        metrics_file.close()
+                at_end = state.step == cfg.train.steps
+                if len(val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
+                    last_eval = evaluate(model, forward, val_set, micro, cfg.train.eval_batches, seq_len, accelerator)
+                    last_eval["step"] = state.step
+                    if is_main:
+                        metrics_file.write(json.dumps({"validation": last_eval}) + "\n")
+                        metrics_file.flush()
+                if (state.step % cfg.train.save_every == 0 or at_end) and nonfinite_in_a_row == 0:
+                    checkpoint()  # never in the middle of a run of non-finite steps
+                if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
+                    if state.step % cfg.train.save_every:
+                        checkpoint()
+                    log.info("stopped at step %d as train.stop_at asks; continue with --resume auto", state.step)
+                    break
+                if world > 1:  # every rank must agree to stop, or the others wait forever in the next all-reduce
+                    flag = torch.tensor([stop.signum or 0], device=device)
+                    stop.signum = int(accelerator.reduce(flag, reduction="sum").item()) or None
+                if stop.signum is not None and not at_end:
+                    if state.step % cfg.train.save_every:
+                        checkpoint()
+                    terminated = stop.signum == signal.SIGTERM
+                    raise StopTraining(
+                        f"{'terminated' if terminated else 'interrupted'} at step {state.step}; checkpoint saved, "
+                        f"continue with --resume auto", EXIT_TERMINATED if terminated else EXIT_INTERRUPTED,
+                    )
+    finally:
+        batches.close()
+        if metrics_file:
+            metrics_file.close()
     if state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
+        end_distributed()
         return {"step": state.step, "health": {}, "validation": last_eval, "out": str(out), "stopped": True}
 
     # ---- the end: health, export ---------------------------------------------------------------------
@@ -380,7 +382,15 @@ def pretrain(
                 "(see README, 'Pretraining health')", health["disc_loss"], health["disc_entropy"],
             )
     accelerator.wait_for_everyone()
+    end_distributed()
     return {"step": state.step, "health": health, "validation": last_eval, "out": str(out)}
+
+
+def end_distributed() -> None:
+    """Tear the process group down before exit (a live gloo group at interpreter exit can abort the process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def maybe_compile(model, enabled: bool):

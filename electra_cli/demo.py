@@ -1,0 +1,282 @@
+"""`electra-cli demo`: the whole pipeline on an embedded corpus, in about ten minutes on a laptop CPU.
+
+The corpus needs no download: the docstrings of the Python source files already installed (standard library
+first, then site-packages), read with `ast` from the source text, never by importing modules. The labelled
+task comes from the same source: which standard-library package a docstring belongs to. Test docstrings are
+kept out of the pretraining corpus.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import random
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from electra_cli.console import console, log
+
+TASK_PACKAGES = ("asyncio", "concurrent", "email", "http", "importlib", "json", "logging", "multiprocessing",
+                 "tkinter", "unittest", "urllib", "xml")
+MIN_DOC_CHARS = 40  # shorter docstrings ("Return x.") carry no signal for the task
+TASK_TEXT_CHARS = 400  # the task sees the start of a docstring
+CORPUS_VERSION = 1  # bump when extraction changes, so cached corpora are rebuilt
+
+
+@dataclass
+class DemoData:
+    corpus: Path  # pretraining text (blank-line separated documents)
+    train: Path  # labelled JSONL files
+    validation: Path
+    test: Path
+    corpus_bytes: int
+    documents: int
+    task_sizes: dict
+
+
+def source_roots() -> list[Path]:
+    paths = sysconfig.get_paths()
+    return [Path(paths["stdlib"]), Path(paths["purelib"])]
+
+
+def docstrings(path: Path) -> list[str]:
+    """Module, class and function docstrings of one source file, parsed (never imported)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError, RecursionError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node, clean=True)
+            if doc and len(doc) >= MIN_DOC_CHARS:
+                found.append(doc)
+    return found
+
+
+def as_document(doc: str) -> str:
+    """One document: its non-blank lines (a blank line would split it in two)."""
+    return "\n".join(line.strip() for line in doc.splitlines() if line.strip())
+
+
+def task_label(path: Path, stdlib: Path) -> str | None:
+    try:
+        top = path.relative_to(stdlib).parts[0]
+    except ValueError:
+        return None
+    return top if top in TASK_PACKAGES else None
+
+
+def split_of(text: str) -> str:
+    """train / validation / test by a hash of the text: 70 / 15 / 15, stable everywhere."""
+    h = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+    return "train" if h < 0.70 else "validation" if h < 0.85 else "test"
+
+
+def build_demo_data(folder: Path, corpus_bytes: int) -> DemoData:
+    """Extract (or reuse from `folder`) the demo corpus and the labelled task."""
+    folder = Path(folder)
+    meta_path = folder / "data.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") == CORPUS_VERSION and meta.get("corpus_limit") == corpus_bytes:
+            return DemoData(**{k: Path(v) if k in ("corpus", "train", "validation", "test") else v
+                               for k, v in meta["data"].items()})
+    folder.mkdir(parents=True, exist_ok=True)
+    stdlib = source_roots()[0]
+    seen: set[str] = set()
+    task: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    written = documents = 0
+    corpus = folder / "corpus.txt"
+    tmp = corpus.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for root in source_roots():
+            for path in sorted(root.rglob("*.py")):
+                if "test" in path.parts or "tests" in path.parts or path.name.startswith("test_"):
+                    continue
+                label = task_label(path, stdlib) if root == stdlib else None
+                for doc in docstrings(path):
+                    text = as_document(doc)
+                    if text in seen:
+                        continue
+                    seen.add(text)
+                    split = split_of(text)
+                    if label:
+                        task[split].append({"text": " ".join(text.split())[:TASK_TEXT_CHARS], "label": label})
+                    if split == "test" and label:
+                        continue  # never pretrain on the test docstrings
+                    if written < corpus_bytes:
+                        out.write(text + "\n\n")
+                        written += len(text.encode()) + 2
+                        documents += 1
+    tmp.replace(corpus)
+    paths = {}
+    for split, rows in task.items():
+        paths[split] = folder / f"task-{split}.jsonl"
+        paths[split].write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    sizes = {split: len(rows) for split, rows in task.items()}
+    data = DemoData(corpus, paths["train"], paths["validation"], paths["test"], written, documents, sizes)
+    meta = {"version": CORPUS_VERSION, "corpus_limit": corpus_bytes,
+            "data": {k: str(v) if isinstance(v, Path) else v for k, v in data.__dict__.items()}}
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return data
+
+
+def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[int, float]:
+    """How many steps of `recipe` fit in `minutes` here: time a few real training steps on random batches."""
+    import torch
+
+    from electra_cli.model import Electra, parameter_groups
+    from electra_cli.pretrain import load_pretrain_config
+
+    cfg = load_pretrain_config(recipe, overrides)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = Electra(cfg.model, 8000).to(device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4)
+    seq, batch = cfg.data.max_seq_len, cfg.train.batch_size
+    ids = torch.randint(5, 8000, (batch, seq), device=device)
+    ids[:, 0], ids[:, -1] = 2, 3
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    timings = []
+    for _ in range(4):
+        start = time.perf_counter()
+        model(**inputs)["loss"].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        timings.append(time.perf_counter() - start)
+    per_step = min(timings[1:]) * 1.15  # the real loop also reads batches, logs and checkpoints
+    return max(20, int(minutes * 60 / per_step)), per_step
+
+
+def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, recipe: str = "electra-tiny",
+             steps: int | None = None, finetune_epochs: float = 3.0, seeds: str = "1", workers: int | None = None) -> dict:
+    """vocab -> shard -> pretrain -> finetune (pretrained and random init) -> predict, then the summary table."""
+    from electra_cli.corpus import CorpusOptions
+    from electra_cli.finetune import finetune, load_finetune_config
+    from electra_cli.predict import predict
+    from electra_cli.pretrain import load_pretrain_config, pretrain
+    from electra_cli.shard import ShardSettings, shard_corpus
+    from electra_cli.vocab import VocabSettings, build_vocab
+
+    out = Path(out)
+    started = time.time()
+    stage_times = {}
+
+    def stage(name: str):
+        console.rule(f"[bold]demo: {name}")
+        stage_times[name] = time.time()
+
+    stage("corpus")
+    data = build_demo_data(out / "data", corpus_bytes)
+    console.print(f"{data.corpus_bytes / 1e6:.1f} MB of docstrings ({data.documents:,} documents); task "
+                  f"{data.task_sizes}")
+
+    stage("vocab")
+    vocab_dir = out / "vocab"
+    vocab = build_vocab([str(data.corpus)], vocab_dir, VocabSettings(vocab_size=8000), CorpusOptions(), overwrite=True)
+
+    stage("shard")
+    shards_dir = out / "shards"
+    settings = ShardSettings(max_seq_len=128, validation_fraction=0.01, **({"workers": workers} if workers else {}))
+    manifest = shard_corpus([str(data.corpus)], vocab_dir, shards_dir, settings, CorpusOptions(), overwrite=True)
+
+    stage("pretrain")
+    overrides = ["train.save_every=100000"]
+    if steps is None:
+        steps, per_step = calibrate_steps(recipe, overrides, minutes * 0.6)
+        console.print(f"calibrated: {per_step * 1000:.0f} ms per step -> {steps} steps in {minutes * 0.6:.1f} min")
+    cfg = load_pretrain_config(recipe, overrides + [f"train.steps={steps}"])
+    cfg.train.eval_every = max(1, steps // 4)
+    cfg.train.save_every = steps
+    run_dir = out / "run"
+    result = pretrain(cfg, shards_dir, run_dir, overwrite=True)
+
+    stage("finetune")
+    random_dir = out / "random-init"
+    save_random_init(run_dir / "final" / "discriminator", random_dir)
+    ft_overrides = [f"epochs={finetune_epochs}", f"seeds=[{seeds}]", "max_seq_len=128"]
+    scores = {}
+    for name, model_dir in (("pretrained", run_dir / "final" / "discriminator"), ("random init", random_dir)):
+        ft_cfg = load_finetune_config(None, ft_overrides)
+        target = out / ("finetuned" if name == "pretrained" else "finetuned-random-init")
+        summary = finetune(ft_cfg, model_dir, data.train, data.validation, target, test_file=data.test,
+                           overwrite=True, task_name=f"stdlib-package ({name})")
+        scores[name] = summary
+
+    stage("predict")
+    predictions = out / "test-predictions.jsonl"
+    rows = predict(out / "finetuned", data.test, predictions)
+    gold = [json.loads(line)["label"] for line in data.test.read_text().splitlines()]
+    predicted = [json.loads(line)["label"] for line in predictions.read_text().splitlines()]
+    test_accuracy = sum(g == p for g, p in zip(gold, predicted)) / max(1, len(gold))
+
+    health = result["health"]
+    labels = [json.loads(line)["label"] for line in data.train.read_text().splitlines()]
+    majority = max(labels.count(x) for x in set(labels)) / len(labels)
+    summary = {
+        "corpus_mb": data.corpus_bytes / 1e6,
+        "documents": data.documents,
+        "vocab_size": vocab["vocab_size"],
+        "train_examples": manifest["splits"]["train"]["rows"],
+        "shards": len(manifest["splits"]["train"]["shards"]) + len(manifest["splits"]["validation"]["shards"]),
+        "pretrain_steps": result["step"],
+        "health": health,
+        "validation": result["validation"],
+        "finetune_pretrained": scores["pretrained"]["median"],
+        "finetune_random_init": scores["random init"]["median"],
+        "test_accuracy_pretrained": test_accuracy,
+        "test_accuracy_random_init": scores["random init"].get("test", {}).get("accuracy"),
+        "majority_class": majority,
+        "predict_rows": rows,
+        "minutes": (time.time() - started) / 60,
+        "outputs": {"corpus": str(data.corpus), "vocab": str(vocab_dir), "shards": str(shards_dir),
+                    "run": str(run_dir), "finetuned": str(out / "finetuned"), "predictions": str(predictions)},
+    }
+    (out / "demo-summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    console.print(summary_table(summary))
+    return summary
+
+
+def save_random_init(pretrained: Path, folder: Path) -> None:
+    """The same architecture and tokenizer as `pretrained`, randomly initialised: the baseline to beat."""
+    import shutil
+
+    import torch
+    from transformers import ElectraConfig, ElectraForPreTraining
+
+    torch.manual_seed(0)
+    model = ElectraForPreTraining(ElectraConfig.from_pretrained(pretrained))
+    model.save_pretrained(folder, safe_serialization=True)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (pretrained / name).is_file():
+            shutil.copy2(pretrained / name, folder / name)
+
+
+def summary_table(s: dict) -> Table:
+    h = s["health"]
+    table = Table(title="electra-cli demo", show_header=False)
+    table.add_row("corpus", f"{s['corpus_mb']:.1f} MB of docstrings, {s['documents']:,} documents")
+    table.add_row("vocabulary", f"{s['vocab_size']:,} WordPiece tokens")
+    table.add_row("shards", f"{s['shards']} files, {s['train_examples']:,} training examples of 128 tokens")
+    if "disc_loss" in h:
+        verdict = "[red]on the plateau[/]" if h["on_plateau"] else "[green]off the plateau[/]"
+        table.add_row("pretraining", f"{s['pretrain_steps']:,} steps; generator loss {h['gen_loss']:.3f}, "
+                      f"discriminator loss {h['disc_loss']:.3f} vs plateau {h['disc_entropy']:.3f} "
+                      f"(ratio {h['disc_loss_ratio']:.2f}, AUC {h.get('disc_auc') or float('nan'):.3f}): {verdict}")
+    table.add_row("fine-tuned accuracy (validation)",
+                  f"pretrained {s['finetune_pretrained']:.3f} vs random init {s['finetune_random_init']:.3f} "
+                  f"(majority class {s['majority_class']:.3f})")
+    random_test = s["test_accuracy_random_init"]
+    table.add_row("test accuracy (predict)", f"pretrained {s['test_accuracy_pretrained']:.3f}"
+                  + (f" vs random init {random_test:.3f}" if random_test is not None else ""))
+    for name, path in s["outputs"].items():
+        table.add_row(f"  {name}", path)
+    table.add_row("wall time", f"{s['minutes']:.1f} min")
+    return table
