@@ -43,6 +43,12 @@ def handle_errors(command):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as err:  # disk full, permissions, a vanished file: the environment, not a bug
+            if _state["debug"]:
+                raise
+            where = f"{err.filename}: " if err.filename else ""
+            console.print(f"[bold red]error:[/] {escape(where + (err.strerror or str(err)))}", soft_wrap=True)
+            raise typer.Exit(1) from None
         except Exception as err:  # noqa: BLE001 - the last line of defence: one line unless --debug
             if _state["debug"]:
                 raise

@@ -36,6 +36,8 @@ def setup_logging(debug: bool = False) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if not debug:
+            hf_logging.set_verbosity_error()  # e.g. the load report of a new classification head
     except ImportError:  # pragma: no cover
         pass
 

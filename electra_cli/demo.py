@@ -97,9 +97,13 @@ def build_demo_data(folder: Path, corpus_bytes: int) -> DemoData:
     with open(tmp, "w", encoding="utf-8") as out:
         for root in source_roots():
             for path in sorted(root.rglob("*.py")):
+                if root != stdlib and written >= corpus_bytes:
+                    break  # the stdlib is always read whole (the task needs it); site-packages only to fill up
                 if "test" in path.parts or "tests" in path.parts or path.name.startswith("test_"):
                     continue
                 label = task_label(path, stdlib) if root == stdlib else None
+                if label is None and written >= corpus_bytes:
+                    continue  # the corpus is full: only the task's packages are still needed
                 for doc in docstrings(path):
                     text = as_document(doc)
                     if text in seen:
