@@ -298,6 +298,30 @@ def demo(
              finetune_epochs=finetune_epochs, seeds=seeds)
 
 
+@app.command()
+@handle_errors
+def bench(
+    recipe: Annotated[str, typer.Option("--recipe", help="Recipe whose model and batch to measure.")] = "electra-tiny",
+    precision: Annotated[str, typer.Option("--precision", help="auto, no, bf16 or fp16.")] = "auto",
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Sequences per step (default: the recipe's batch).")] = 0,
+    vocab: Annotated[int, typer.Option("--vocab", help="Vocabulary size of the measured model.")] = 30522,
+    steps: Annotated[int, typer.Option("--steps", help="Measured steps (default 10 on CPU, 100 on GPU).")] = 0,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile our model (static shapes).")] = False,
+    compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", help="e.g. max-autotune.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+) -> None:
+    """Measure our pretraining step against a naive HF-classes step: steps/s, seq/s, tokens/s, MFU, memory."""
+    import json as jsonlib
+
+    from electra_cli.bench import format_bench, run_bench
+
+    result = run_bench(recipe, precision, micro_batch, vocab, steps, compile_, compile_mode)
+    if json_:
+        print(jsonlib.dumps(result, indent=2))
+    else:
+        console.print(format_bench(result), highlight=False)
+
+
 def _toml_value(value) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 

@@ -234,7 +234,7 @@ def pretrain(
         lr=cfg.optim.lr,
         betas=(cfg.optim.beta1, cfg.optim.beta2),
         eps=cfg.optim.eps,
-        fused=device.type == "cuda",
+        fused=True,  # one kernel for all parameters, and it can skip a non-finite step on the device
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.train.steps))
     state = TrainingState(shards_sha256=shards_sha, vocab_sha256=vocab["vocab_sha256"])
@@ -263,7 +263,13 @@ def pretrain(
     batches = train_batches(train_set, order, state.step, seq_len, pin=device.type == "cuda")
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8") if is_main else None  # noqa: SIM115
     window = MetricWindow(device)
-    nonfinite_in_a_row = 0
+    streak = torch.zeros((), device=device)
+    skipped = torch.full((), float(state.skipped_steps), device=device)
+    scaler = getattr(accelerator, "scaler", None)
+    sync_free = scaler is None and getattr(optimizer.optimizer, "_step_supports_amp_scaling", False)
+    # fp16 loss scaling overflows a few times in a row while it calibrates: allow for that before stopping
+    max_nonfinite = cfg.train.max_nonfinite + (20 if scaler is not None else 0)
+    in_a_row = 0
     last_eval: dict = {}
     window_start, window_steps = time.perf_counter(), 0
     progress = count_progress("pretrain") if is_main else contextlib.nullcontext()
@@ -297,18 +303,15 @@ def pretrain(
                         accelerator.backward(outputs["loss"] / accumulation)
                     window.add(outputs, mb["attention_mask"])
                 grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
-                if torch.isfinite(grad_norm).item():  # one host sync per step; the norm is the same on every rank
-                    optimizer.step()
-                    nonfinite_in_a_row = 0
-                else:
-                    state.skipped_steps += 1
-                    nonfinite_in_a_row += 1
-                    log.warning("step %d: non-finite loss or gradient, step skipped", state.step + 1)
-                    if nonfinite_in_a_row >= cfg.train.max_nonfinite:
-                        raise DataError(
-                            f"{nonfinite_in_a_row} steps in a row had a non-finite loss (step {state.step + 1}); "
-                            f"stopped. The last good checkpoint is kept in {checkpoints}; try a lower optim.lr"
-                        )
+                # A non-finite gradient norm (the same on every rank) skips the update. Without loss scaling the
+                # fused AdamW skips it on the device (found_inf), so the step needs no host sync; fp16's
+                # GradScaler does its own check.
+                found_inf = (~torch.isfinite(grad_norm)).float()
+                streak = (streak + found_inf) * found_inf  # consecutive skipped steps, on the device
+                skipped = skipped + found_inf
+                if sync_free:
+                    optimizer.optimizer.found_inf = found_inf
+                optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.step += 1
@@ -316,7 +319,10 @@ def pretrain(
                 window_steps += 1
                 window.grad_norm(grad_norm)
 
-                if state.step % cfg.train.log_every == 0 or state.step == cfg.train.steps:
+                at_end = state.step == cfg.train.steps
+                if state.step % cfg.train.log_every == 0 or state.step % cfg.train.save_every == 0 or at_end:
+                    in_a_row = check_nonfinite(state, streak, skipped, max_nonfinite, checkpoints)  # a host sync, only here
+                if state.step % cfg.train.log_every == 0 or at_end:
                     seconds = time.perf_counter() - window_start
                     record = window.summary(accelerator)
                     seq_per_s = window_steps * cfg.train.batch_size / seconds
@@ -338,14 +344,13 @@ def pretrain(
                 elif is_main:
                     bar.update(task, completed=state.step)
 
-                at_end = state.step == cfg.train.steps
                 if len(val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
                     last_eval = evaluate(model, forward, val_set, micro, cfg.train.eval_batches, seq_len, accelerator)
                     last_eval["step"] = state.step
                     if is_main:
                         metrics_file.write(json.dumps({"validation": last_eval}) + "\n")
                         metrics_file.flush()
-                if (state.step % cfg.train.save_every == 0 or at_end) and nonfinite_in_a_row == 0:
+                if (state.step % cfg.train.save_every == 0 or at_end) and in_a_row == 0:
                     checkpoint()  # never in the middle of a run of non-finite steps
                 if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
                     if state.step % cfg.train.save_every:
@@ -393,12 +398,27 @@ def end_distributed() -> None:
         torch.distributed.destroy_process_group()
 
 
-def maybe_compile(model, enabled: bool):
-    """torch.compile with static shapes; falls back to eager when compilation is not available."""
+def check_nonfinite(state: TrainingState, streak: torch.Tensor, skipped: torch.Tensor, limit: int, checkpoints) -> int:
+    """Read the device-side counters of skipped steps; stop the run when too many came in a row."""
+    in_a_row, total = int(streak.item()), int(skipped.item())
+    if total > state.skipped_steps:
+        log.warning("%d step(s) skipped for a non-finite loss or gradient (%d in all)", total - state.skipped_steps, total)
+    state.skipped_steps = total
+    if in_a_row >= limit:
+        raise DataError(
+            f"{in_a_row} steps in a row had a non-finite loss (up to step {state.step}); stopped. "
+            f"The last good checkpoint is kept in {checkpoints}; try a lower optim.lr"
+        )
+    return in_a_row
+
+
+def maybe_compile(model, enabled: bool, backend: str = "inductor", mode: str | None = None):
+    """torch.compile with static shapes (dynamic=False: every step has the same shapes, so one graph serves
+    them all); falls back to eager when compilation is not available."""
     if not enabled:
         return model
     try:
-        return torch.compile(model, dynamic=False)
+        return torch.compile(model, dynamic=False, backend=backend, mode=mode)
     except Exception as err:  # noqa: BLE001 - any compiler failure: keep training, eagerly
         log.warning("torch.compile failed (%s); training eagerly", err)
         return model

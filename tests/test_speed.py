@@ -1,0 +1,76 @@
+"""What can be proven about speed on a CPU: a sync-free step, static shapes (one compiled graph), the bench."""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from electra_cli.model import Electra, ModelConfig
+from electra_cli.pretrain import maybe_compile
+from tests.conftest import pretrain_args, run_cli
+from tests.test_model import SMALL, VOCAB, batch
+
+
+def test_training_steps_make_no_host_sync_outside_log_and_save_steps(tiny_shards, tmp_path, monkeypatch):
+    """Every `.item()` / `bool(tensor)` / `.tolist()` our code makes is counted by the step it happens in."""
+    import electra_cli.pretrain as pretrain_module
+
+    calls = []
+    step_of = {"now": 0}
+    real_step = torch.optim.lr_scheduler.LambdaLR.step
+
+    def counting_step(self, *args, **kwargs):
+        step_of["now"] += 1
+        return real_step(self, *args, **kwargs)
+
+    def spy(name, original):
+        def wrapper(self, *args, **kwargs):
+            frame = sys._getframe(1)
+            if "electra_cli" in frame.f_code.co_filename:
+                calls.append((step_of["now"], name, f"{frame.f_code.co_filename}:{frame.f_lineno}"))
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    for name in ("item", "tolist", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
+    monkeypatch.setattr(torch.optim.lr_scheduler.LambdaLR, "step", counting_step)
+    run = tmp_path / "run"
+    result = run_cli(*pretrain_args(tiny_shards, run, 12, "--set", "train.log_every=6", "--set", "train.save_every=12"))
+    assert result.exit_code == 0, result.output
+    in_loop = [c for c in calls if "pretrain.py" in c[2] or "model.py" in c[2] or "data.py" in c[2]]
+    # LambdaLR steps once when created, then once per training step: the checks of step s see s + 1
+    steps_with_sync = {s - 1 for s, _, _ in in_loop if 1 < s < 13}
+    assert steps_with_sync == {6}, sorted(c for c in in_loop if c[0] - 1 in steps_with_sync - {6})[:5]
+
+
+def test_static_shapes_one_compiled_graph_for_all_batches():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = Electra(ModelConfig(**SMALL), VOCAB)
+    compiled = maybe_compile(model, True, backend="aot_eager")
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for lengths in ([40, 40], [33, 12], [8, 40], [5, 6]):  # different real lengths, same padded shape
+            out = compiled(**batch(lengths))
+            out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+
+
+def test_compile_falls_back_to_eager_on_failure(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model = Electra(ModelConfig(**SMALL), VOCAB)
+    assert maybe_compile(model, True) is model and "training eagerly" in caplog.text
+
+
+def test_bench_command_reports_both_steps_and_the_ratio():
+    result = run_cli("bench", "--recipe", "electra-tiny", "--vocab", "2000", "--steps", "2", "--micro-batch", "4", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{"):])
+    for key in ("naive", "ours"):
+        assert data[key]["steps_per_s"] > 0 and data[key]["tokens_per_s"] == pytest.approx(
+            data[key]["steps_per_s"] * 4 * 128)
+    assert data["ratio"] == pytest.approx(data["ours"]["steps_per_s"] / data["naive"]["steps_per_s"])
+    assert data["flops_per_token"] > 0 and data["ours"]["mfu"] is None  # no peak known for a CPU
