@@ -9,6 +9,7 @@ bytes whatever the number of workers.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing as mp
 import os
 import random
@@ -152,7 +153,7 @@ def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, n
         rows.extend(pack_document(sentences, max_seq_len, rng, counts))
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
-    values = np.fromiter((t for r in rows for t in r), dtype=np.uint32, count=int(offsets[-1]))
+    values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.uint32, count=int(offsets[-1]))
     return split, values, offsets, counts
 
 
@@ -245,7 +246,7 @@ def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[t
 
     def add(split: str, doc: Document):
         buffers[split].append(doc)
-        sizes[split] += sum(len(line) for line in doc)
+        sizes[split] += sum(map(len, doc))
         if sizes[split] >= CHUNK_BYTES:
             yield from flush(split)
 
