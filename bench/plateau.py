@@ -26,6 +26,10 @@ SETTINGS = {
     "generator 1/4, lr 1e-3, dropout 0": ["model.generator_multiplier=0.25", "optim.lr=1e-3", "model.dropout=0.0"],
     "generator 1/4, 4 layers": ["model.generator_multiplier=0.25", "model.layers=4"],
     "mlm (BERT-style), lr 1e-3": ["optim.lr=1e-3", "model.objective=mlm"],
+    "lr 2e-4, warmup 200": ["optim.lr=2e-4", "optim.warmup_steps=200"],
+    "hidden 256, generator 1/4": ["model.hidden=256", "model.heads=4", "model.generator_multiplier=0.25"],
+    "lr 2e-4, warmup 200, generator 1/4, 4 layers": ["optim.lr=2e-4", "optim.warmup_steps=200",
+                                                     "model.generator_multiplier=0.25", "model.layers=4"],
 }
 FINETUNE = ["epochs=5", "lr=1e-3", "batch_size=16", "seeds=[1]"]
 

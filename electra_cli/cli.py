@@ -287,7 +287,7 @@ def demo(
     corpus_bytes: Annotated[int, typer.Option("--corpus-bytes", help="Bound on the docstring corpus.")] = 6_000_000,
     recipe: Annotated[str, typer.Option("--recipe", help="Pretraining recipe (electra-tiny; electra-small on a GPU).")] = "electra-tiny",
     steps: Annotated[Optional[int], typer.Option("--steps", help="Pretraining steps (default: as many as fit in the budget).")] = None,
-    finetune_epochs: Annotated[float, typer.Option("--finetune-epochs", help="Fine-tuning epochs.")] = 3.0,
+    finetune_epochs: Annotated[float, typer.Option("--finetune-epochs", help="Fine-tuning epochs.")] = 5.0,
     seeds: Annotated[str, typer.Option("--seeds", help="Fine-tuning seeds, comma-separated.")] = "1",
 ) -> None:
     """Run the whole pipeline on an embedded corpus (installed Python docstrings): vocab, shard, pretrain,

@@ -160,7 +160,7 @@ def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[
 
 
 def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, recipe: str = "electra-tiny",
-             steps: int | None = None, finetune_epochs: float = 3.0, seeds: str = "1", workers: int | None = None) -> dict:
+             steps: int | None = None, finetune_epochs: float = 5.0, seeds: str = "1", workers: int | None = None) -> dict:
     """vocab -> shard -> pretrain -> finetune (pretrained and random init) -> predict, then the summary table."""
     from electra_cli.corpus import CorpusOptions
     from electra_cli.finetune import finetune, load_finetune_config
@@ -205,7 +205,8 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     stage("finetune")
     random_dir = out / "random-init"
     save_random_init(run_dir / "final" / "discriminator", random_dir)
-    ft_overrides = [f"epochs={finetune_epochs}", f"seeds=[{seeds}]", "max_seq_len=128"]
+    # lr 1e-3, batch 16: what a 2-layer model needs to learn the task at all in a few epochs (bench/plateau.md)
+    ft_overrides = [f"epochs={finetune_epochs}", f"seeds=[{seeds}]", "max_seq_len=128", "lr=1e-3", "batch_size=16"]
     scores = {}
     for name, model_dir in (("pretrained", run_dir / "final" / "discriminator"), ("random init", random_dir)):
         ft_cfg = load_finetune_config(None, ft_overrides)

@@ -78,6 +78,8 @@ class TrainConfig:
     seed: int = 1234  # initialisation, data order and masking
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on GPUs that have it, else fp16; fp32 on CPU
     compile: bool = False  # torch.compile the model (eager fallback if compilation fails)
+    compile_backend: str = "inductor"  # torch.compile backend ("aot_eager" to debug graph breaks quickly)
+    compile_mode: str = ""  # e.g. "max-autotune" (CUDA graphs + autotuned kernels); "" = default
     log_every: int = 100  # steps between metrics lines (and host syncs for logging)
     eval_every: int = 1000  # steps between validation passes (0: only at the end)
     eval_batches: int = 20  # validation micro-batches per process
@@ -254,7 +256,7 @@ def pretrain(
         (out / "config.toml").write_text(configlib_text)
         show_config(cfg, shards, out, world, micro, accumulation, device)
     model, optimizer = accelerator.prepare(model, optimizer)
-    forward = maybe_compile(model, cfg.train.compile)
+    forward = maybe_compile(model, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
     raw_model = accelerator.unwrap_model(model)
     flops_token = flops_per_token(raw_model, seq_len)
     peak = device_peak_flops(device)

@@ -13,6 +13,8 @@ import itertools
 import multiprocessing as mp
 import os
 import random
+import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
@@ -35,7 +37,7 @@ SPLITS = ("train", "validation")
 SHORT_TARGET_PROB = 0.05  # reference: 5% of examples get a target length drawn from [5, max]
 SINGLE_SEGMENT_PROB = 0.1  # reference: 10% of examples have segment A only
 MIN_SHORT_TARGET = 5
-CHUNK_BYTES = 1 << 20  # text per worker task: large enough for encode_batch to pay, small enough to stream
+CHUNK_BYTES = 1 << 18  # text per worker task: enough for encode_batch to pay, small enough to balance workers
 BATCH_ROWS = 4096  # rows per Arrow record batch
 MIN_SEQ_LEN, MAX_SEQ_LEN = 8, 65535
 
@@ -354,7 +356,10 @@ def _run_pool(tasks: Iterator[tuple], tokenizer_path: str, workers: int, collect
 
     At most 2 x workers chunks are in flight, so memory stays bounded however long the corpus is.
     """
-    context = mp.get_context("spawn")  # the tokenizer's thread pool does not survive fork
+    # fork starts workers at once (no re-import); safe here because the parent never loaded the tokenizer (whose
+    # thread pool would not survive a fork). Elsewhere, or with other threads running (a live progress bar), spawn.
+    fork_ok = sys.platform == "linux" and threading.active_count() == 1
+    context = mp.get_context("fork" if fork_ok else "spawn")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread per worker: processes parallelize
     with context.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
         pending: deque = deque()

@@ -74,3 +74,20 @@ def test_bench_command_reports_both_steps_and_the_ratio():
             data[key]["steps_per_s"] * 4 * 128)
     assert data["ratio"] == pytest.approx(data["ours"]["steps_per_s"] / data["naive"]["steps_per_s"])
     assert data["flops_per_token"] > 0 and data["ours"]["mfu"] is None  # no peak known for a CPU
+
+
+def test_ddp_with_the_compiled_model_and_gradient_accumulation(tiny_shards, tmp_path):
+    """2 processes (gloo), torch.compile (aot_eager: the same graph capture as inductor, without codegen, so
+    that CI stays fast), micro-batch 4 of 16 per step = 2 accumulation steps per process."""
+    import subprocess
+
+    run = tmp_path / "ddp-compiled"
+    args = pretrain_args(tiny_shards, run, 6, "--compile", "--set", "train.compile_backend=aot_eager",
+                         "--set", "train.micro_batch_size=4", "--set", "train.log_every=3")
+    out = subprocess.run([sys.executable, "-m", "electra_cli", *args, "--num-processes", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "training eagerly" not in out.stderr  # the compiled model was used
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"validation"' not in line]
+    assert [m["step"] for m in metrics] == [3, 6] and all(m["loss"] > 0 for m in metrics)
+    assert (run / "checkpoints" / "step-00000006" / "rng-rank001.pt").is_file()
