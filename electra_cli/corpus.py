@@ -203,6 +203,14 @@ class Corpus:
         if pending:
             yield pending
 
+    def report(self, title: str) -> None:
+        """Print the end-of-run summary; a corpus that yielded nothing at all is an error."""
+        from electra_cli.console import console
+
+        console.print(summary_table(self.stats, title=title))
+        if self.stats.documents == 0:
+            raise DataError(f"{self.files[0].name}: no text found in the inputs (every file or record was skipped)")
+
     # ---- bookkeeping ---------------------------------------------------------------------------------
 
     def _skip(self, f: InputFile, reason: str, where: str = "", detail: str = "") -> None:

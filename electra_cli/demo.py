@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import random
 import sysconfig
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from electra_cli.console import console, log
+from electra_cli.console import console
 
 TASK_PACKAGES = ("asyncio", "concurrent", "email", "http", "importlib", "json", "logging", "multiprocessing",
                  "tkinter", "unittest", "urllib", "xml")

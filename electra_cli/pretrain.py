@@ -18,13 +18,12 @@ from typing import Literal
 import torch
 
 from electra_cli import config as configlib
-from electra_cli.atomic import atomic_dir, sha256_file
+from electra_cli.atomic import sha256_file
 from electra_cli.checkpoint import (
     SHARDS_MANIFEST_COPY,
     TOKENIZER_FILES,
     TrainingState,
     complete_checkpoints,
-    copy_tokenizer,
     find_resume,
     load_checkpoint,
     prune_checkpoints,

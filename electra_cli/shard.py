@@ -26,8 +26,8 @@ import pyarrow as pa
 
 from electra_cli import __version__
 from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
-from electra_cli.console import bytes_progress, console, log
-from electra_cli.corpus import Corpus, CorpusOptions, Document, summary_table
+from electra_cli.console import bytes_progress, log
+from electra_cli.corpus import Corpus, CorpusOptions, Document
 from electra_cli.errors import DataError, UsageError
 from electra_cli.vocab import CLS_ID, SEP_ID, load_vocab_manifest
 
@@ -317,9 +317,7 @@ def shard_corpus(
                 collect(build_chunk(t))
         else:
             _run_pool(tasks, tokenizer_path, settings.workers, collect)
-        console.print(summary_table(corpus.stats, title="shard: corpus read"))
-        if corpus.stats.documents == 0:
-            raise DataError(f"{corpus.files[0].name}: no text found in the inputs (every file or record was skipped)")
+        corpus.report("shard: corpus read")
         splits = {}
         for split, writer in writers.items():
             shards = writer.close()

@@ -19,8 +19,8 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from electra_cli import __version__
 from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
-from electra_cli.console import bytes_progress, console, log
-from electra_cli.corpus import Corpus, CorpusOptions, summary_table
+from electra_cli.console import bytes_progress, log
+from electra_cli.corpus import Corpus, CorpusOptions
 from electra_cli.errors import DataError, UsageError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, fixed by DESIGN.md
@@ -98,9 +98,7 @@ def build_vocab(
         task = progress.add_task("reading + counting", total=corpus.total_bytes, status="")
         on_bytes = lambda n: progress.advance(task, n)  # noqa: E731
         tokenizer.train_from_iterator(corpus.lines(on_bytes), trainer=trainer)
-    console.print(summary_table(corpus.stats, title="vocab: corpus read"))
-    if corpus.stats.documents == 0:
-        raise DataError(f"{corpus.files[0].name}: no text found in the inputs (every file or record was skipped)")
+    corpus.report("vocab: corpus read")
     canonicalize_ids(tokenizer)
     add_post_processor(tokenizer)
     for token_id, token in enumerate(SPECIAL_TOKENS):

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from electra_cli.shard import SEP_ID, CLS_ID, pack_document, verify_shards
+from electra_cli.shard import CLS_ID, SEP_ID, pack_document
 from electra_cli.vocab import PAD_ID
 from tests.conftest import run_cli, write_text_corpus
 

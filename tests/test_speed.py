@@ -14,8 +14,6 @@ from tests.test_model import SMALL, VOCAB, batch
 
 def test_training_steps_make_no_host_sync_outside_log_and_save_steps(tiny_shards, tmp_path, monkeypatch):
     """Every `.item()` / `bool(tensor)` / `.tolist()` our code makes is counted by the step it happens in."""
-    import electra_cli.pretrain as pretrain_module
-
     calls = []
     step_of = {"now": 0}
     real_step = torch.optim.lr_scheduler.LambdaLR.step
