@@ -58,7 +58,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/plateau"))
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--corpus-bytes", type=int, default=3_000_000)
-    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--only", nargs="*", help="run only the settings whose name contains one of these ('random' too)")
+    parser.add_argument("--seeds", default="1", help="fine-tuning seeds, e.g. 1,2,3 (the median is reported)")
     args = parser.parse_args()
     setup_logging()
     out = args.out
@@ -72,22 +73,23 @@ def main() -> None:
         if not (shards[seq] / "manifest.json").is_file():
             shard_corpus([str(data.corpus)], vocab, shards[seq], ShardSettings(max_seq_len=seq, validation_fraction=0.01))
     results_file = out / "results.jsonl"
+    finetune_overrides = [o for o in FINETUNE if not o.startswith("seeds=")] + [f"seeds=[{args.seeds}]"]
     for name, overrides in SETTINGS.items():
-        if args.only and not any(o in name for o in args.only):
+        if args.only and name not in args.only and not any(o in name for o in args.only if o not in SETTINGS):
             continue
         seq = 64 if "data.max_seq_len=64" in overrides else 128
         base = ["train.log_every=10", "train.eval_every=0", "train.save_every=1000000"] + overrides
         steps, per_step = calibrate_steps("electra-tiny", base, args.minutes)
         cfg = load_pretrain_config("electra-tiny", base + [f"train.steps={steps}"])
-        run = out / "runs" / name.replace(" ", "_").replace(",", "").replace("/", "-")
+        run = out / "runs" / f"{args.minutes:g}min-{name}".replace(" ", "_").replace(",", "").replace("/", "-")
         started = time.time()
         result = pretrain(cfg, shards[seq], run, overwrite=True)
         seconds = time.time() - started
         step_08, _ = first_below(run / "metrics.jsonl", 0.8)
         final = "discriminator" if cfg.model.objective == "electra" else "generator"
-        ft_cfg = load_finetune_config(None, FINETUNE)
+        ft_cfg = load_finetune_config(None, finetune_overrides)
         ft = finetune(ft_cfg, run / "final" / final, data.train, data.validation, run / "finetuned", overwrite=True)
-        record = {"setting": name, "overrides": overrides, "steps": steps, "seconds": round(seconds, 1),
+        record = {"setting": name, "minutes": args.minutes, "overrides": overrides, "steps": steps, "seconds": round(seconds, 1),
                   "step_ratio_below_0.8": step_08,
                   "minutes_to_0.8": round(seconds * step_08 / steps / 60, 2) if step_08 else None,
                   "val_ratio": result["validation"].get("disc_loss_ratio"), "val_auc": result["validation"].get("disc_auc"),
@@ -96,12 +98,12 @@ def main() -> None:
         with open(results_file, "a") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
-    random_dir = out / "random-init"
+    random_dir = out / f"random-init-{args.seeds.replace(',', '-')}"
     if not (random_dir / "metrics.json").is_file() and (not args.only or "random" in args.only):
         some_run = next((out / "runs").iterdir())
         final = some_run / "final" / "discriminator"
         save_random_init(final if final.is_dir() else some_run / "final" / "generator", out / "random-model")
-        ft = finetune(load_finetune_config(None, FINETUNE), out / "random-model", data.train, data.validation,
+        ft = finetune(load_finetune_config(None, finetune_overrides), out / "random-model", data.train, data.validation,
                       random_dir, overwrite=True)
         record = {"setting": "random init", "finetune_median": ft["median"], "finetune_seeds": [s["accuracy"] for s in ft["seeds"]]}
         with open(results_file, "a") as f:
