@@ -238,10 +238,11 @@ def pretrain(
         fused=True,  # one kernel for all parameters, and it can skip a non-finite step on the device
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.train.steps))
+    scaler = getattr(accelerator, "scaler", None)  # fp16 loss scaling only
     state = TrainingState(shards_sha256=shards_sha, vocab_sha256=vocab["vocab_sha256"])
     resume_from = find_resume(checkpoints, resume)
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, scaler=None, rank=rank)
+        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, rank=rank)
         if state.shards_sha256 != shards_sha:
             raise DataError(f"{resume_from}: was trained on other shards (manifest sha256 differs from {shards})")
         if state.vocab_sha256 != vocab["vocab_sha256"]:
@@ -249,10 +250,10 @@ def pretrain(
         log.info("resuming from %s (step %d)", resume_from, state.step)
     else:
         torch.manual_seed(cfg.train.seed * 1000 + rank)  # each rank masks differently
+    config_toml = configlib.dumps(cfg)
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
-        configlib_text = configlib.dumps(cfg)
-        (out / "config.toml").write_text(configlib_text)
+        (out / "config.toml").write_text(config_toml)
         show_config(cfg, shards, out, world, micro, accumulation, device)
     model, optimizer = accelerator.prepare(model, optimizer)
     forward = maybe_compile(model, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
@@ -266,7 +267,6 @@ def pretrain(
     window = MetricWindow(device)
     streak = torch.zeros((), device=device)
     skipped = torch.full((), float(state.skipped_steps), device=device)
-    scaler = getattr(accelerator, "scaler", None)
     sync_free = scaler is None and getattr(optimizer.optimizer, "_step_supports_amp_scaling", False)
     # fp16 loss scaling overflows a few times in a row while it calibrates: allow for that before stopping
     max_nonfinite = cfg.train.max_nonfinite + (20 if scaler is not None else 0)
@@ -281,7 +281,7 @@ def pretrain(
     def checkpoint() -> None:
         save_checkpoint(
             step_dir(checkpoints, state.step), model=raw_model, optimizer=optimizer, scheduler=scheduler,
-            scaler=getattr(accelerator, "scaler", None), state=state, config_toml=configlib.dumps(cfg),
+            scaler=scaler, state=state, config_toml=config_toml,
             rank=rank, world=world, barrier=accelerator.wait_for_everyone, extra_files=standalone_files,
         )
         if is_main:
