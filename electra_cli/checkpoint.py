@@ -159,7 +159,7 @@ def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: 
     folder = Path(folder)
     try:
         missing, unexpected = load_model(model, str(folder / MODEL_FILE), strict=False)
-        if unexpected or [m for m in missing if not _is_tied_alias(model, m)]:
+        if unexpected or [m for m in missing if not is_tied_alias(model, m)]:
             raise DataError(f"{folder}: weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
         optimizer.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True, map_location="cpu"))
         scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True))
@@ -178,7 +178,7 @@ def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: 
     return state
 
 
-def _is_tied_alias(model: torch.nn.Module, name: str) -> bool:
+def is_tied_alias(model: torch.nn.Module, name: str) -> bool:
     """safetensors stores a shared tensor once; the other names it is known by come back as 'missing'."""
     tensors = dict(model.state_dict())
     target = tensors.get(name)

@@ -15,7 +15,15 @@ import torch
 
 from electra_cli import config as configlib
 from electra_cli.atomic import atomic_dir, check_output_dir
-from electra_cli.checkpoint import MODEL_FILE, SHARDS_MANIFEST_COPY, STATE_FILE, TOKENIZER_FILES, TrainingState, is_loadable
+from electra_cli.checkpoint import (
+    MODEL_FILE,
+    SHARDS_MANIFEST_COPY,
+    STATE_FILE,
+    TOKENIZER_FILES,
+    TrainingState,
+    is_loadable,
+    is_tied_alias,
+)
 from electra_cli.console import console, log
 from electra_cli.errors import DataError, UsageError
 
@@ -77,7 +85,7 @@ def convert_hf_folder(folder: Path, out: Path) -> dict:
         model = model_class.from_config(config) if model_class is transformers.AutoModel else model_class(config)
         missing, unexpected = model.load_state_dict(state_dict, strict=False)
         model.tie_weights()
-        missing = [m for m in missing if not _tied(model, m)]
+        missing = [m for m in missing if not is_tied_alias(model, m)]
         if missing or unexpected:
             raise DataError(
                 f"{weights}: weights do not fit {architecture} (missing {missing[:3]}, unexpected {list(unexpected)[:3]})"
@@ -91,13 +99,6 @@ def convert_hf_folder(folder: Path, out: Path) -> dict:
                 shutil.copy2(folder / name, tmp / name)
     log.info("converted %s (%s) to safetensors in %s", folder, architecture, out)
     return {"kind": "hf", "architecture": architecture, "out": str(out)}
-
-
-def _tied(model, name: str) -> bool:
-    keys = getattr(model, "_tied_weights_keys", None) or []
-    if isinstance(keys, dict):
-        keys = list(keys)
-    return any(name == k or name.endswith(k) for k in keys) or name.endswith("lm_head.weight") or "position_ids" in name
 
 
 @torch.no_grad()

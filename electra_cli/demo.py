@@ -134,6 +134,7 @@ def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[
     """How many steps of `recipe` fit in `minutes` here: time a few real training steps on random batches."""
     import torch
 
+    from electra_cli.bench import random_batch
     from electra_cli.model import Electra, parameter_groups
     from electra_cli.pretrain import load_pretrain_config
 
@@ -142,9 +143,7 @@ def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[
     model = Electra(cfg.model, 8000).to(device)
     optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4)
     seq, batch = cfg.data.max_seq_len, cfg.train.batch_size
-    ids = torch.randint(5, 8000, (batch, seq), device=device)
-    ids[:, 0], ids[:, -1] = 2, 3
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    inputs = random_batch(batch, seq, 8000, device)
     timings = []
     for _ in range(4):
         start = time.perf_counter()

@@ -33,6 +33,7 @@ from electra_cli.checkpoint import (
 from electra_cli.console import console, count_progress, log
 from electra_cli.data import ShardSet, TrainOrder, eval_batches, train_batches
 from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, DataError, ElectraCliError, UsageError
+from electra_cli.export import export_models
 from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest
@@ -264,7 +265,7 @@ def pretrain(
     order = TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world)
     batches = train_batches(train_set, order, state.step, seq_len, pin=device.type == "cuda")
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8") if is_main else None  # noqa: SIM115
-    window = MetricWindow(device)
+    window = MetricWindow()
     streak = torch.zeros((), device=device)
     skipped = torch.full((), float(state.skipped_steps), device=device)
     sync_free = scaler is None and getattr(optimizer.optimizer, "_step_supports_amp_scaling", False)
@@ -302,7 +303,7 @@ def pretrain(
                         with accelerator.autocast():
                             outputs = forward(**mb)
                         accelerator.backward(outputs["loss"] / accumulation)
-                    window.add(outputs, mb["attention_mask"])
+                    window.add(outputs)
                 grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
                 # A non-finite gradient norm (the same on every rank) skips the update. Without loss scaling the
                 # fused AdamW skips it on the device (found_inf), so the step needs no host sync; fp16's
@@ -380,7 +381,7 @@ def pretrain(
     # ---- the end: health, export ---------------------------------------------------------------------
     health = health_report(last_eval or window.last_summary, cfg)
     if is_main:
-        export_final(raw_model, out / "final", vocab_dir, cfg, state, health, manifest)
+        export_models(raw_model, out / "final", vocab_dir, cfg, state, health, manifest)
         if health.get("on_plateau"):
             log.warning(
                 "the discriminator is still on the plateau (loss %.3f vs %.3f for always answering 'original'): "
@@ -431,15 +432,14 @@ class MetricWindow:
     KEYS = ("loss", "gen_loss", "gen_acc", "disc_loss", "disc_acc", "replaced_frac", "disc_precision",
             "disc_recall", "disc_entropy")
 
-    def __init__(self, device):
-        self.device = device
+    def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.norms: list[torch.Tensor] = []
         self.last = None
         self.last_summary: dict = {}
 
-    def add(self, outputs: dict, attention_mask) -> None:
+    def add(self, outputs: dict) -> None:
         for key in self.KEYS:
             if key in outputs:
                 value = outputs[key].detach().float()
@@ -480,7 +480,7 @@ def disc_scores(outputs: dict) -> dict:
 def evaluate(model, forward, val_set: ShardSet, micro: int, max_batches: int, seq_len: int, accelerator) -> dict:
     """Validation metrics with the same masking every time (the training RNG is left untouched)."""
     model.eval()
-    window = MetricWindow(accelerator.device)
+    window = MetricWindow()
     devices = [accelerator.device] if accelerator.device.type == "cuda" else []
     all_logits, all_labels = [], []
     with torch.random.fork_rng(devices=devices):
@@ -489,7 +489,7 @@ def evaluate(model, forward, val_set: ShardSet, micro: int, max_batches: int, se
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.autocast():
                 outputs = forward(**batch)
-            window.add(outputs, batch["attention_mask"])
+            window.add(outputs)
             if "disc_logits" in outputs:
                 keep = outputs["token_weights"] > 0
                 all_logits.append(outputs["disc_logits"][keep].float())
@@ -518,13 +518,6 @@ def health_report(metrics: dict, cfg: PretrainConfig) -> dict:
         "gen_acc": metrics.get("gen_acc"),
         "on_plateau": ratio > PLATEAU_RATIO,
     }
-
-
-def export_final(model: Electra, final: Path, vocab_dir: Path, cfg: PretrainConfig, state, health, manifest) -> None:
-    """RUN/final/{discriminator,generator}: save_pretrained (safetensors) + tokenizer + model card."""
-    from electra_cli.export import export_models
-
-    export_models(model, final, vocab_dir, cfg, state, health, manifest)
 
 
 def show_config(cfg: PretrainConfig, shards: Path, out: Path, world: int, micro: int, accumulation: int, device) -> None:

@@ -9,7 +9,6 @@ inputs, counts and the sha256 of vocab.txt, which identifies the vocabulary down
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -191,9 +190,3 @@ def load_vocab_manifest(folder: Path) -> dict:
         raise DataError(f"{folder}: tokenizer.json is missing")
     manifest["vocab_size"] = size
     return manifest
-
-
-def load_tokenizer(folder: Path) -> Tokenizer:
-    """The fast tokenizer of a checked vocab folder."""
-    load_vocab_manifest(folder)
-    return Tokenizer.from_file(os.fspath(Path(folder) / "tokenizer.json"))

@@ -22,6 +22,14 @@ WORDS = (
 ).split()
 
 
+def flip_byte(path: Path, fraction: float, mask: int) -> bytes:
+    """Flip bits `mask` of the byte at `fraction` of `path`; returns the new contents."""
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * fraction)] ^= mask
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
 def run_cli(*args: str, input: str | None = None):
     """Invoke the Typer app like a user would; returns click's Result (exit_code, output)."""
     return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)

@@ -10,7 +10,7 @@ import pytest
 
 from electra_cli.shard import CLS_ID, SEP_ID, pack_document
 from electra_cli.vocab import PAD_ID
-from tests.conftest import run_cli, write_text_corpus
+from tests.conftest import flip_byte, run_cli, write_text_corpus
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +143,7 @@ def test_verify_catches_a_flipped_byte(built, tmp_path):
     shutil.copytree(built / "shards", folder)
     result = run_cli("verify", folder)
     assert result.exit_code == 0 and "ok" in result.output
-    shard = folder / "train-00001.arrow"
-    data = bytearray(shard.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    shard.write_bytes(bytes(data))
+    flip_byte(folder / "train-00001.arrow", 1 / 2, 0x01)
     result = run_cli("verify", folder)
     assert result.exit_code == 3 and "train-00001.arrow" in result.output
     assert run_cli("verify", tmp_path).exit_code == 2  # no manifest: no shards

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from electra_cli.checkpoint import COMPLETE
-from tests.conftest import pretrain_args, run_cli, write_text_corpus
+from tests.conftest import flip_byte, pretrain_args, run_cli, write_text_corpus
 
 PACKAGE = Path(__file__).resolve().parents[2] / "electra_cli"
 
@@ -147,14 +147,12 @@ def test_flipped_shard_byte_is_caught(tiny_shards, tmp_path):
     shards = tmp_path / "shards"
     shutil.copytree(tiny_shards, shards)
     shard = shards / "train-00000.arrow"
-    data = bytearray(shard.read_bytes())
-    data[len(data) // 3] ^= 0x10
-    shard.write_bytes(bytes(data))
+    data = flip_byte(shard, 1 / 3, 0x10)
     result = run_cli("verify", shards)
     assert result.exit_code == 3 and "train-00000.arrow" in result.output
     result = run_cli(*pretrain_args(shards, tmp_path / "run", 5, "--set", "data.verify=hashes"))
     assert result.exit_code == 3 and "train-00000.arrow" in result.output
-    shard.write_bytes(bytes(data[:-100]))  # truncation is caught by the default (sizes) check
+    shard.write_bytes(data[:-100])  # truncation is caught by the default (sizes) check
     result = run_cli(*pretrain_args(shards, tmp_path / "run2", 5))
     assert result.exit_code == 3 and "train-00000.arrow" in result.output
 
