@@ -1,9 +1,10 @@
 """`electra-cli demo`: the whole pipeline on an embedded corpus, in about ten minutes on a laptop CPU.
 
 The corpus needs no download: the docstrings of the Python source files already installed (standard library
-first, then site-packages), read with `ast` from the source text, never by importing modules. The labelled
-task comes from the same source: which standard-library package a docstring belongs to. Test docstrings are
-kept out of the pretraining corpus.
+first, then site-packages), read with `ast` from the source text, never by importing modules. Two labelled tasks
+come from the same source: which standard-library package a docstring belongs to (topic), and whether the
+function a docstring documents returns a value (what the sentence says). Test docstrings are kept out of the
+pretraining corpus.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import json
 import sysconfig
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.table import Table
@@ -24,18 +25,35 @@ TASK_PACKAGES = ("asyncio", "concurrent", "email", "http", "importlib", "json", 
                  "tkinter", "unittest", "urllib", "xml")
 MIN_DOC_CHARS = 40  # shorter docstrings ("Return x.") carry no signal for the task
 TASK_TEXT_CHARS = 400  # the task sees the start of a docstring
-CORPUS_VERSION = 1  # bump when extraction changes, so cached corpora are rebuilt
+CORPUS_VERSION = 2  # bump when extraction changes, so cached corpora are rebuilt
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Task:
+    """A labelled task: JSONL files of {"text", "label"} per split."""
+
+    name: str
+    train: Path
+    validation: Path
+    test: Path
+    sizes: dict
 
 
 @dataclass
 class DemoData:
     corpus: Path  # pretraining text (blank-line separated documents)
-    train: Path  # labelled JSONL files
-    validation: Path
-    test: Path
     corpus_bytes: int
     documents: int
-    task_sizes: dict
+    tasks: list[Task]  # the stdlib-package task first (the demo's), then returns-value
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_json(cls, d: dict) -> DemoData:
+        tasks = [Task(t["name"], *(Path(t[s]) for s in SPLITS), t["sizes"]) for t in d["tasks"]]
+        return cls(Path(d["corpus"]), d["corpus_bytes"], d["documents"], tasks)
 
 
 def source_roots() -> list[Path]:
@@ -43,8 +61,8 @@ def source_roots() -> list[Path]:
     return [Path(paths["stdlib"]), Path(paths["purelib"])]
 
 
-def docstrings(path: Path) -> list[str]:
-    """Module, class and function docstrings of one source file, parsed (never imported)."""
+def docstrings(path: Path) -> list[tuple[str, ast.AST]]:
+    """(docstring, node) for the module, classes and functions of one source file, parsed (never imported)."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError, ValueError, OSError, RecursionError):
@@ -54,8 +72,26 @@ def docstrings(path: Path) -> list[str]:
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             doc = ast.get_docstring(node, clean=True)
             if doc and len(doc) >= MIN_DOC_CHARS:
-                found.append(doc)
+                found.append((doc, node))
     return found
+
+
+def returns_label(node: ast.AST) -> str | None:
+    """For a function: "returns" if its own body returns (or yields) a value, else "no-return"; None otherwise."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    stack = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue  # a nested function's returns are not this function's
+        if isinstance(child, (ast.Yield, ast.YieldFrom)):
+            return "returns"
+        if isinstance(child, ast.Return) and child.value is not None:
+            if not (isinstance(child.value, ast.Constant) and child.value.value is None):
+                return "returns"
+        stack.extend(ast.iter_child_nodes(child))
+    return "no-return"
 
 
 def as_document(doc: str) -> str:
@@ -78,18 +114,21 @@ def split_of(text: str) -> str:
 
 
 def build_demo_data(folder: Path, corpus_bytes: int) -> DemoData:
-    """Extract (or reuse from `folder`) the demo corpus and the labelled task."""
+    """Extract (or reuse from `folder`) the demo corpus and the labelled tasks.
+
+    Both tasks use the docstrings of the same stdlib packages with the same hash split, so the test docstrings
+    of both are the ones held out of the corpus.
+    """
     folder = Path(folder)
     meta_path = folder / "data.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("version") == CORPUS_VERSION and meta.get("corpus_limit") == corpus_bytes:
-            return DemoData(**{k: Path(v) if k in ("corpus", "train", "validation", "test") else v
-                               for k, v in meta["data"].items()})
+            return DemoData.from_json(meta["data"])
     folder.mkdir(parents=True, exist_ok=True)
     stdlib = source_roots()[0]
     seen: set[str] = set()
-    task: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    rows: dict[str, dict[str, list[dict]]] = {name: {s: [] for s in SPLITS} for name in ("stdlib-package", "returns-value")}
     written = documents = 0
     corpus = folder / "corpus.txt"
     tmp = corpus.with_suffix(".tmp")
@@ -97,35 +136,39 @@ def build_demo_data(folder: Path, corpus_bytes: int) -> DemoData:
         for root in source_roots():
             for path in sorted(root.rglob("*.py")):
                 if root != stdlib and written >= corpus_bytes:
-                    break  # the stdlib is always read whole (the task needs it); site-packages only to fill up
+                    break  # the stdlib is always read whole (the tasks need it); site-packages only to fill up
                 if "test" in path.parts or "tests" in path.parts or path.name.startswith("test_"):
                     continue
-                label = task_label(path, stdlib) if root == stdlib else None
-                if label is None and written >= corpus_bytes:
-                    continue  # the corpus is full: only the task's packages are still needed
-                for doc in docstrings(path):
+                package = task_label(path, stdlib) if root == stdlib else None
+                if package is None and written >= corpus_bytes:
+                    continue  # the corpus is full: only the tasks' packages are still needed
+                for doc, node in docstrings(path):
                     text = as_document(doc)
                     if text in seen:
                         continue
                     seen.add(text)
                     split = split_of(text)
-                    if label:
-                        task[split].append({"text": " ".join(text.split())[:TASK_TEXT_CHARS], "label": label})
-                    if split == "test" and label:
-                        continue  # never pretrain on the test docstrings
+                    if package:
+                        task_text = " ".join(text.split())[:TASK_TEXT_CHARS]
+                        rows["stdlib-package"][split].append({"text": task_text, "label": package})
+                        if returns := returns_label(node):
+                            rows["returns-value"][split].append({"text": task_text, "label": returns})
+                        if split == "test":
+                            continue  # never pretrain on the test docstrings
                     if written < corpus_bytes:
                         out.write(text + "\n\n")
                         written += len(text.encode()) + 2
                         documents += 1
     tmp.replace(corpus)
-    paths = {}
-    for split, rows in task.items():
-        paths[split] = folder / f"task-{split}.jsonl"
-        paths[split].write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    sizes = {split: len(rows) for split, rows in task.items()}
-    data = DemoData(corpus, paths["train"], paths["validation"], paths["test"], written, documents, sizes)
-    meta = {"version": CORPUS_VERSION, "corpus_limit": corpus_bytes,
-            "data": {k: str(v) if isinstance(v, Path) else v for k, v in data.__dict__.items()}}
+    tasks = []
+    for name, splits in rows.items():
+        paths = {}
+        for split, task_rows in splits.items():
+            paths[split] = folder / f"{name}-{split}.jsonl"
+            paths[split].write_text("".join(json.dumps(r) + "\n" for r in task_rows), encoding="utf-8")
+        tasks.append(Task(name, *(paths[s] for s in SPLITS), {s: len(r) for s, r in splits.items()}))
+    data = DemoData(corpus, written, documents, tasks)
+    meta = {"version": CORPUS_VERSION, "corpus_limit": corpus_bytes, "data": data.to_json()}
     meta_path.write_text(json.dumps(meta, indent=2))
     return data
 
@@ -205,24 +248,29 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     save_random_init(run_dir / "final" / "discriminator", random_dir)
     # lr 1e-3, batch 16: what a 2-layer model needs to learn the task at all in a few epochs (bench/plateau.md)
     ft_overrides = [f"epochs={finetune_epochs}", f"seeds=[{seeds}]", "max_seq_len=128", "lr=1e-3", "batch_size=16"]
-    scores = {}
-    for name, model_dir in (("pretrained", run_dir / "final" / "discriminator"), ("random init", random_dir)):
-        ft_cfg = load_finetune_config(None, ft_overrides)
-        target = out / ("finetuned" if name == "pretrained" else "finetuned-random-init")
-        summary = finetune(ft_cfg, model_dir, data.train, data.validation, target, test_file=data.test,
-                           overwrite=True, task_name=f"stdlib-package ({name})")
-        scores[name] = summary
+    tasks = {}
+    for task in data.tasks:
+        scores = {}
+        for name, model_dir in (("pretrained", run_dir / "final" / "discriminator"), ("random init", random_dir)):
+            suffix = "" if task is data.tasks[0] else f"-{task.name}"
+            target = out / (f"finetuned{suffix}" if name == "pretrained" else f"finetuned{suffix}-random-init")
+            scores[name] = finetune(load_finetune_config(None, ft_overrides), model_dir, task.train, task.validation,
+                                    target, test_file=task.test, overwrite=True, task_name=f"{task.name} ({name})")
+        tasks[task.name] = {
+            "pretrained": scores["pretrained"]["median"],
+            "random_init": scores["random init"]["median"],
+            "test_pretrained": scores["pretrained"].get("test", {}).get("accuracy"),
+            "test_random_init": scores["random init"].get("test", {}).get("accuracy"),
+            "majority_class": majority_share(task.train),
+            "train_examples": task.sizes["train"],
+        }
 
     stage("predict")
+    first = data.tasks[0]
     predictions = out / "test-predictions.jsonl"
-    rows = predict(out / "finetuned", data.test, predictions)
-    gold = [json.loads(line)["label"] for line in data.test.read_text().splitlines()]
+    rows = predict(out / "finetuned", first.test, predictions)
+    gold = [json.loads(line)["label"] for line in first.test.read_text().splitlines()]
     predicted = [json.loads(line)["label"] for line in predictions.read_text().splitlines()]
-    test_accuracy = sum(g == p for g, p in zip(gold, predicted)) / max(1, len(gold))
-
-    health = result["health"]
-    labels = [json.loads(line)["label"] for line in data.train.read_text().splitlines()]
-    majority = max(labels.count(x) for x in set(labels)) / len(labels)
     summary = {
         "corpus_mb": data.corpus_bytes / 1e6,
         "documents": data.documents,
@@ -230,13 +278,11 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
         "train_examples": manifest["splits"]["train"]["rows"],
         "shards": len(manifest["splits"]["train"]["shards"]) + len(manifest["splits"]["validation"]["shards"]),
         "pretrain_steps": result["step"],
-        "health": health,
+        "health": result["health"],
         "validation": result["validation"],
-        "finetune_pretrained": scores["pretrained"]["median"],
-        "finetune_random_init": scores["random init"]["median"],
-        "test_accuracy_pretrained": test_accuracy,
-        "test_accuracy_random_init": scores["random init"].get("test", {}).get("accuracy"),
-        "majority_class": majority,
+        "tasks": tasks,
+        "predict_task": first.name,
+        "predict_accuracy": sum(g == p for g, p in zip(gold, predicted)) / max(1, len(gold)),
         "predict_rows": rows,
         "minutes": (time.time() - started) / 60,
         "outputs": {"corpus": str(data.corpus), "vocab": str(vocab_dir), "shards": str(shards_dir),
@@ -245,6 +291,11 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     (out / "demo-summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     console.print(summary_table(summary))
     return summary
+
+
+def majority_share(path: Path) -> float:
+    labels = [json.loads(line)["label"] for line in path.read_text().splitlines()]
+    return max(labels.count(x) for x in set(labels)) / max(1, len(labels))
 
 
 def save_random_init(pretrained: Path, folder: Path) -> None:
@@ -273,12 +324,13 @@ def summary_table(s: dict) -> Table:
         table.add_row("pretraining", f"{s['pretrain_steps']:,} steps; generator loss {h['gen_loss']:.3f}, "
                       f"discriminator loss {h['disc_loss']:.3f} vs plateau {h['disc_entropy']:.3f} "
                       f"(ratio {h['disc_loss_ratio']:.2f}, AUC {h.get('disc_auc') or float('nan'):.3f}): {verdict}")
-    table.add_row("fine-tuned accuracy (validation)",
-                  f"pretrained {s['finetune_pretrained']:.3f} vs random init {s['finetune_random_init']:.3f} "
-                  f"(majority class {s['majority_class']:.3f})")
-    random_test = s["test_accuracy_random_init"]
-    table.add_row("test accuracy (predict)", f"pretrained {s['test_accuracy_pretrained']:.3f}"
-                  + (f" vs random init {random_test:.3f}" if random_test is not None else ""))
+    for name, t in s["tasks"].items():
+        gain = t["pretrained"] - t["random_init"]
+        table.add_row(f"fine-tuned: {name}",
+                      f"validation {t['pretrained']:.3f} pretrained vs {t['random_init']:.3f} random init "
+                      f"([{'green' if gain > 0 else 'red'}]{gain:+.3f}[/]); majority class {t['majority_class']:.3f}; "
+                      f"{t['train_examples']:,} training examples")
+    table.add_row("test accuracy (predict)", f"{s['predict_task']}: {s['predict_accuracy']:.3f}")
     for name, path in s["outputs"].items():
         table.add_row(f"  {name}", path)
     table.add_row("wall time", f"{s['minutes']:.1f} min")
