@@ -220,8 +220,8 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
 
     stage("corpus")
     data = build_demo_data(out / "data", corpus_bytes)
-    console.print(f"{data.corpus_bytes / 1e6:.1f} MB of docstrings ({data.documents:,} documents); task "
-                  f"{data.task_sizes}")
+    console.print(f"{data.corpus_bytes / 1e6:.1f} MB of docstrings ({data.documents:,} documents); tasks: "
+                  + "; ".join(f"{t.name} {t.sizes}" for t in data.tasks))
 
     stage("vocab")
     vocab_dir = out / "vocab"
