@@ -204,6 +204,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
              steps: int | None = None, finetune_epochs: float = 5.0, seeds: str = "1", workers: int | None = None) -> dict:
     """vocab -> shard -> pretrain -> finetune (pretrained and random init) -> predict, then the summary table."""
     from electra_cli.corpus import CorpusOptions
+    from electra_cli.export import add_finetune_results
     from electra_cli.finetune import finetune, load_finetune_config
     from electra_cli.predict import predict
     from electra_cli.pretrain import load_pretrain_config, pretrain
@@ -264,6 +265,10 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
             "majority_class": majority_share(task.train),
             "train_examples": task.sizes["train"],
         }
+
+    card_rows = [{"task": f"{name} (validation, demo)", "metric": "accuracy (median)", "pretrained": t["pretrained"],
+                  "random_init": t["random_init"], "seeds": seeds} for name, t in tasks.items()]
+    add_finetune_results(run_dir / "final" / "discriminator" / "README.md", card_rows)
 
     stage("predict")
     first = data.tasks[0]

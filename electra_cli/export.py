@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import torch
 
 from electra_cli import __version__
 from electra_cli import config as configlib
-from electra_cli.atomic import atomic_dir
+from electra_cli.atomic import atomic_dir, write_text_atomic
 from electra_cli.checkpoint import copy_tokenizer
 
 
@@ -49,7 +48,7 @@ class materialized_embeddings:
                 self.model.discriminator.electra.embeddings.word_embeddings.weight.copy_(self.saved)
 
 
-def model_card(role: str, cfg, state, health: dict, manifest: dict, finetune: dict | None = None) -> str:
+def model_card(role: str, cfg, state, health: dict, manifest: dict) -> str:
     """A Hugging Face model card (YAML front matter + markdown) with the recipe and the run's health figures."""
     kind = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}[role]
     lines = [
@@ -93,10 +92,29 @@ def model_card(role: str, cfg, state, health: dict, manifest: dict, finetune: di
         ]
     else:
         lines += [f"- generator loss {_fmt(health.get('gen_loss'))}, accuracy {_fmt(health.get('gen_acc'))}"]
-    if finetune:
-        lines += ["", "## Fine-tuning", "", *(f"- {k}: {v}" for k, v in finetune.items())]
     lines += ["", "## Recipe", "", "```toml", configlib.dumps(cfg).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+FINETUNE_HEADING = "## Fine-tuning results"
+
+
+def add_finetune_results(card: Path, rows: list[dict]) -> None:
+    """Put fine-tuning results into an exported model card, before its recipe (replacing earlier ones).
+
+    rows: {"task", "metric", "pretrained", "random_init", "seeds"}; random_init may be None.
+    """
+    text = Path(card).read_text(encoding="utf-8")
+    if FINETUNE_HEADING in text:  # drop the previous results section
+        head, rest = text.split(FINETUNE_HEADING, 1)
+        text = head + rest[rest.index("## "):] if "## " in rest else head
+    table = [FINETUNE_HEADING, "", "| task | metric | this model | random initialisation | seeds |", "| --- | --- | --- | --- | --- |"]
+    table += [f"| {r['task']} | {r['metric']} | {r['pretrained']:.4f} | {_fmt(r.get('random_init'))} | {r['seeds']} |"
+              for r in rows]
+    section = "\n".join(table) + "\n\n"
+    marker = "## Recipe"
+    text = text.replace(marker, section + marker, 1) if marker in text else text.rstrip("\n") + "\n\n" + section
+    write_text_atomic(Path(card), text)
 
 
 def _fmt(value) -> str:

@@ -26,7 +26,9 @@ def test_demo_smallest_configuration(tmp_path):
     assert summary["predict_rows"] == len(test_rows) > 10
     for path in summary["outputs"].values():
         assert (tmp_path / path).exists() or __import__("pathlib").Path(path).exists(), path
-    assert (out / "run" / "final" / "discriminator" / "README.md").is_file()
+    card = (out / "run" / "final" / "discriminator" / "README.md").read_text()
+    assert "## Fine-tuning results" in card and "returns-value (validation, demo)" in card
+    assert card.index("## Health") < card.index("## Fine-tuning results") < card.index("## Recipe")
     for folder in ("finetuned", "finetuned-random-init", "finetuned-returns-value", "finetuned-returns-value-random-init"):
         assert (out / folder / "metrics.json").is_file(), folder
     # the pretraining corpus never contains a test docstring of either task
@@ -62,3 +64,15 @@ class E:
     nodes = {n.name: n for n in ast.walk(ast.parse(source)) if hasattr(n, "name")}
     assert [returns_label(nodes[k]) for k in "abcd"] == ["returns", "no-return", "returns", "no-return"]
     assert returns_label(nodes["E"]) is None
+
+
+def test_finetune_results_replace_earlier_ones_in_the_model_card(tmp_path):
+    from electra_cli.export import add_finetune_results
+
+    card = tmp_path / "README.md"
+    card.write_text("---\nlibrary_name: transformers\n---\n\n# ELECTRA\n\n## Health\n\nok\n\n## Recipe\n\n```toml\n```\n")
+    add_finetune_results(card, [{"task": "a", "metric": "accuracy", "pretrained": 0.5, "random_init": 0.4, "seeds": "1"}])
+    add_finetune_results(card, [{"task": "b", "metric": "accuracy", "pretrained": 0.7, "random_init": None, "seeds": "1,2,3"}])
+    text = card.read_text()
+    assert text.count("## Fine-tuning results") == 1 and "| b | accuracy | 0.7000 | n/a | 1,2,3 |" in text
+    assert "| a |" not in text and text.index("## Health") < text.index("## Fine-tuning") < text.index("## Recipe")
