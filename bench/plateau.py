@@ -71,7 +71,7 @@ def markdown_table(results_file: Path) -> str:
             continue  # written by an older version of this script
         scores = [r["finetune"].get(t) for t in tasks]
         cells = ["-" if s is None else f"{s['median']:.3f} ({', '.join(f'{x:.3f}' for x in s['seeds'])})" for s in scores]
-        lines.append(f"| {fmt(r.get('minutes'), 0)} | {r['setting']} | {fmt(r.get('steps'))} | "
+        lines.append(f"| {'-' if r.get('minutes') is None else format(r['minutes'], 'g')} | {r['setting']} | {fmt(r.get('steps'))} | "
                      f"{fmt(r.get('step_ratio_below_0.8'))} | {fmt(r.get('val_ratio'))} | {fmt(r.get('val_auc'))} | "
                      f"{fmt(r.get('gen_acc'))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -154,7 +154,7 @@ def main() -> None:
     if not (random_dir / "done").is_file() and (not args.only or "random" in args.only):
         # the electra-tiny discriminator, randomly initialised, with the same tokenizer
         torch.manual_seed(0)
-        disc_config, _ = hf_configs(load_pretrain_config("electra-tiny").model, load_vocab_manifest(vocab)["vocab_size"])
+        disc_config, _ = hf_configs(load_pretrain_config("electra-tiny", []).model, load_vocab_manifest(vocab)["vocab_size"])
         ElectraForPreTraining(disc_config).save_pretrained(out / "random-model", safe_serialization=True)
         copy_tokenizer(vocab, out / "random-model")
         record = {"setting": "random init", "finetune": finetune_all(out / "random-model", random_dir)}
