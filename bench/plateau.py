@@ -78,13 +78,9 @@ def markdown_table(results_file: Path) -> str:
 
 
 def main() -> None:
-    import torch
-    from transformers import ElectraForPreTraining
-
-    from electra_cli.checkpoint import copy_tokenizer
     from electra_cli.console import setup_logging
     from electra_cli.corpus import CorpusOptions
-    from electra_cli.demo import build_demo_data, calibrate_steps
+    from electra_cli.demo import build_demo_data, calibrate_steps, save_random_init
     from electra_cli.finetune import finetune, load_finetune_config
     from electra_cli.model import hf_configs
     from electra_cli.pretrain import load_pretrain_config, pretrain
@@ -153,10 +149,8 @@ def main() -> None:
     random_dir = out / f"random-init-{args.seeds.replace(',', '-')}"
     if not (random_dir / "done").is_file() and (not args.only or "random" in args.only):
         # the electra-tiny discriminator, randomly initialised, with the same tokenizer
-        torch.manual_seed(0)
         disc_config, _ = hf_configs(load_pretrain_config("electra-tiny", []).model, load_vocab_manifest(vocab)["vocab_size"])
-        ElectraForPreTraining(disc_config).save_pretrained(out / "random-model", safe_serialization=True)
-        copy_tokenizer(vocab, out / "random-model")
+        save_random_init(disc_config, vocab, out / "random-model")
         record = {"setting": "random init", "finetune": finetune_all(out / "random-model", random_dir)}
         (random_dir / "done").write_text("")
         with open(results_file, "a") as f:

@@ -203,6 +203,8 @@ def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[
 def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, recipe: str = "electra-tiny",
              steps: int | None = None, finetune_epochs: float = 5.0, seeds: str = "1", workers: int | None = None) -> dict:
     """vocab -> shard -> pretrain -> finetune (pretrained and random init) -> predict, then the summary table."""
+    from transformers import ElectraConfig
+
     from electra_cli.corpus import CorpusOptions
     from electra_cli.export import add_finetune_results
     from electra_cli.finetune import finetune, load_finetune_config
@@ -246,14 +248,15 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
 
     stage("finetune")
     random_dir = out / "random-init"
-    save_random_init(run_dir / "final" / "discriminator", random_dir)
+    pretrained_dir = run_dir / "final" / "discriminator"
+    save_random_init(ElectraConfig.from_pretrained(pretrained_dir), pretrained_dir, random_dir)
     # lr 1e-3, batch 16: what a 2-layer model needs to learn the task at all in a few epochs (bench/plateau.md)
     ft_overrides = [f"epochs={finetune_epochs}", f"seeds=[{seeds}]", "max_seq_len=128", "lr=1e-3", "batch_size=16"]
     tasks = {}
     for task in data.tasks:
         scores = {}
-        for name, model_dir in (("pretrained", run_dir / "final" / "discriminator"), ("random init", random_dir)):
-            suffix = "" if task is data.tasks[0] else f"-{task.name}"
+        suffix = "" if task is data.tasks[0] else f"-{task.name}"
+        for name, model_dir in (("pretrained", pretrained_dir), ("random init", random_dir)):
             target = out / (f"finetuned{suffix}" if name == "pretrained" else f"finetuned{suffix}-random-init")
             scores[name] = finetune(load_finetune_config(None, ft_overrides), model_dir, task.train, task.validation,
                                     target, test_file=task.test, overwrite=True, task_name=f"{task.name} ({name})")
@@ -268,7 +271,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
 
     card_rows = [{"task": f"{name} (validation, demo)", "metric": "accuracy (median)", "pretrained": t["pretrained"],
                   "random_init": t["random_init"], "seeds": seeds} for name, t in tasks.items()]
-    add_finetune_results(run_dir / "final" / "discriminator" / "README.md", card_rows)
+    add_finetune_results(pretrained_dir / "README.md", card_rows)
 
     stage("predict")
     first = data.tasks[0]
@@ -303,19 +306,17 @@ def majority_share(path: Path) -> float:
     return max(labels.count(x) for x in set(labels)) / max(1, len(labels))
 
 
-def save_random_init(pretrained: Path, folder: Path) -> None:
-    """The same architecture and tokenizer as `pretrained`, randomly initialised: the baseline to beat."""
-    import shutil
-
+def save_random_init(config, tokenizer_dir: Path, folder: Path) -> None:
+    """An ElectraForPreTraining of `config`, randomly initialised (seed 0), with the tokenizer files of
+    `tokenizer_dir` (a vocab folder or an export): the baseline to beat."""
     import torch
-    from transformers import ElectraConfig, ElectraForPreTraining
+    from transformers import ElectraForPreTraining
+
+    from electra_cli.checkpoint import copy_tokenizer
 
     torch.manual_seed(0)
-    model = ElectraForPreTraining(ElectraConfig.from_pretrained(pretrained))
-    model.save_pretrained(folder, safe_serialization=True)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (pretrained / name).is_file():
-            shutil.copy2(pretrained / name, folder / name)
+    ElectraForPreTraining(config).save_pretrained(folder, safe_serialization=True)
+    copy_tokenizer(tokenizer_dir, folder)
 
 
 def summary_table(s: dict) -> Table:
