@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from electra_cli.model import Electra, flops_per_token, parameter_groups
-from electra_cli.pretrain import device_peak_flops, load_pretrain_config, maybe_compile
+from electra_cli.precision import device_peak_flops, resolve_precision
+from electra_cli.pretrain import load_pretrain_config, maybe_compile
 from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 
@@ -76,8 +77,7 @@ def run_bench(recipe: str = "electra-tiny", precision: str = "auto", micro_batch
               steps: int = 0, compile_model: bool = False, compile_mode: str | None = None) -> dict:
     """Measure both steps on the current device; returns the figures (printed by the CLI)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+    precision = resolve_precision(precision)
     cfg = load_pretrain_config(recipe, [])
     batch, seq = micro_batch or cfg.train.batch_size, cfg.data.max_seq_len
     steps = steps or (100 if device.type == "cuda" else 10)

@@ -24,6 +24,8 @@ from electra_cli import metrics as metriclib
 from electra_cli.atomic import atomic_dir, check_output_dir
 from electra_cli.console import console, count_progress, log
 from electra_cli.errors import DataError, UsageError
+from electra_cli.precision import resolve_precision
+from electra_cli.schedule import lr_lambda
 from electra_cli.tables import read_records, require_field
 
 TaskType = Literal["classification", "regression", "token-classification"]
@@ -369,7 +371,6 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
     from accelerate.utils import set_seed
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    from electra_cli.pretrain import lr_lambda, resolve_precision
 
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)

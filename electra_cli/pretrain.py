@@ -34,6 +34,8 @@ from electra_cli.console import console, count_progress, log
 from electra_cli.data import ShardSet, TrainOrder, eval_batches, train_batches
 from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, DataError, ElectraCliError, UsageError
 from electra_cli.export import export_models
+from electra_cli.precision import device_peak_flops, resolve_precision
+from electra_cli.schedule import lr_lambda
 from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest
@@ -41,10 +43,6 @@ from electra_cli.vocab import load_vocab_manifest
 
 PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: still on the plateau
 EVAL_SEED = 20200  # masking for validation is the same every time, so validation figures are comparable
-
-# Dense bf16 peak FLOP/s per device, for MFU (vendor datasheets, without sparsity).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12,
-                   "4090": 165e12, "3090": 71e12, "V100": 125e12, "T4": 65e12}
 
 
 @dataclass
@@ -120,35 +118,6 @@ class StopTraining(ElectraCliError):
 def load_pretrain_config(recipe: str | None, overrides: list[str]) -> PretrainConfig:
     path = configlib.find_recipe(recipe, "pretrain") if recipe else None
     return configlib.load_config(PretrainConfig, path, overrides)
-
-
-def lr_lambda(warmup: int, total: int):
-    """Linear warmup to 1 over `warmup` steps, then linear decay to 0 at `total`."""
-
-    def factor(step: int) -> float:
-        if warmup > 0 and step < warmup:
-            return step / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
-
-
-def resolve_precision(requested: str) -> str:
-    if requested != "auto":
-        if requested in ("fp16", "bf16") and not torch.cuda.is_available():
-            log.warning("mixed precision %s needs a GPU; training in fp32 on CPU", requested)
-            return "no"
-        return requested
-    if not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def device_peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
 class SignalFlag:
