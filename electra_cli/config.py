@@ -10,8 +10,9 @@ import dataclasses
 import sys
 import types
 import typing
+from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tomli_w
 
@@ -21,35 +22,38 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # a Path, or a file inside a zip
 
 T = TypeVar("T")
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"  # a checkout that is on sys.path, not installed
 
 
-def recipes_dir() -> Path:
-    """The bundled recipes: the repo's recipes/ in a checkout, electra_cli/recipes in an installed wheel."""
-    if RECIPES_DIR.is_dir():
+def recipes_dir() -> Traversable:
+    """The bundled recipes, read as package data (`electra_cli.recipes`) so that a wheel, an sdist, an editable
+    install and a zip all work; a Traversable, not always a Path, so use joinpath/iterdir/read_text on it."""
+    try:
+        return files("electra_cli.recipes")
+    except ModuleNotFoundError:  # running from a checkout without installing it
         return RECIPES_DIR
-    from importlib.resources import files
-
-    return Path(str(files("electra_cli.recipes")))
 
 
-def find_recipe(name_or_path: str, kind: str) -> Path:
+def find_recipe(name_or_path: str, kind: str) -> Traversable:
     """A recipe file, given its path or a bundled name such as `electra-small` (kind: pretrain/finetune)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    bundled = recipes_dir() / kind / f"{name_or_path.removesuffix('.toml')}.toml"
-    if bundled.is_file():
-        return bundled
-    names = sorted(p.stem for p in (recipes_dir() / kind).glob("*.toml"))
+    bundled = recipes_dir().joinpath(kind)
+    wanted = bundled.joinpath(f"{name_or_path.removesuffix('.toml')}.toml")
+    if wanted.is_file():
+        return wanted
+    names = sorted(p.name.removesuffix(".toml") for p in bundled.iterdir() if p.name.endswith(".toml"))
     raise UsageError(f"recipe {name_or_path!r} not found: not a file, and bundled {kind} recipes are {', '.join(names)}")
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Traversable) -> dict:
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             return tomllib.load(f)
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from None
@@ -187,7 +191,7 @@ def dumps(obj: Any) -> str:
     return tomli_w.dumps(to_dict(obj))
 
 
-def load_config(cls: type[T], recipe: Path | None, overrides: list[str] | None = None) -> T:
+def load_config(cls: type[T], recipe: Traversable | None, overrides: list[str] | None = None) -> T:
     """defaults < recipe < overrides, as a validated `cls`."""
     data = read_toml(recipe) if recipe else {}
     data = merge(data, parse_overrides(overrides or []))

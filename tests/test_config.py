@@ -1,6 +1,5 @@
 """Recipes and config loading: every bundled recipe loads, the paper's numbers, precedence, clear errors."""
 
-from pathlib import Path
 
 import pytest
 
@@ -8,7 +7,7 @@ from electra_cli import config as configlib
 from electra_cli.errors import UsageError
 from electra_cli.pretrain import PretrainConfig, load_pretrain_config
 
-RECIPES = sorted(Path(configlib.recipes_dir()).rglob("*.toml"))
+RECIPES = sorted(configlib.RECIPES_DIR.rglob("*.toml"))  # the checkout's files; test_packaging checks the wheel
 
 
 def test_recipes_are_found_recursively():

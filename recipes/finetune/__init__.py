@@ -1,0 +1,1 @@
+"""Bundled fine-tuning recipes (package data: `electra-cli finetune --recipe NAME`)."""

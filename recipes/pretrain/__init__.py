@@ -1,0 +1,1 @@
+"""Bundled pretraining recipes (package data: `electra-cli pretrain --recipe NAME`)."""
