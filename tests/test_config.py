@@ -1,6 +1,5 @@
 """Recipes and config loading: every bundled recipe loads, the paper's numbers, precedence, clear errors."""
 
-
 import pytest
 
 from electra_cli import config as configlib
