@@ -14,10 +14,16 @@ from rich.markup import escape
 from electra_cli import __version__
 from electra_cli.console import console, setup_logging
 from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, ElectraCliError, UsageError
+from electra_cli.helpstyle import Command, Group
 
+# Help style: every command opens with a one-line example; value options name their value with a metavar (N, DIR,
+# KEY=VALUE), flags none; defaults show as [default: x], or [default: (from the recipe)] where a recipe decides.
+FROM_RECIPE = "from the recipe"
 app = typer.Typer(
     name="electra-cli",
-    help="Train your own ELECTRA: corpus -> vocab -> shards -> pretrained model -> fine-tuned classifier.",
+    help="Train your own ELECTRA: corpus -> vocab -> shards -> pretrained model -> fine-tuned classifier.\n\n"
+    "Start with: electra-cli demo (the whole pipeline on an embedded corpus, on a CPU)",
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -79,35 +85,39 @@ def main_options(
 
 
 # Options shared by the commands that read corpora.
-TextField = Annotated[str, typer.Option("--text-field", help="JSONL field / Parquet column with the text.")]
+TextField = Annotated[str, typer.Option("--text-field", metavar="NAME", help="JSONL field / Parquet column with the text.")]
 Strict = Annotated[bool, typer.Option("--strict", help="Fail on the first bad file or record instead of skipping it.")]
 MaxBytes = Annotated[
-    Optional[int], typer.Option("--max-bytes", help="Read only this many bytes of text (a prefix of a huge corpus).")
+    Optional[int],
+    typer.Option("--max-bytes", metavar="N", show_default="all",
+                 help="Read only this many bytes of text (a prefix of a huge corpus)."),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
-Corpus = Annotated[list[str], typer.Argument(help="Files, folders (recursive), globs, or '-' for stdin.")]
+Corpus = Annotated[list[str], typer.Argument(metavar="CORPUS...", help="Files, folders (recursive), globs, or '-' for stdin.")]
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def vocab(
     corpus: Corpus,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Vocab folder to write.")],
-    vocab_size: Annotated[int, typer.Option(help="Tokens in the vocabulary, specials included.")] = 30522,
-    min_frequency: Annotated[int, typer.Option(help="Minimum count for a merge to enter the vocabulary.")] = 2,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Vocab folder to write.")],
+    vocab_size: Annotated[int, typer.Option(metavar="N", help="Tokens in the vocabulary, specials included.")] = 30522,
+    min_frequency: Annotated[int, typer.Option(metavar="N", help="Minimum count for a merge to enter the vocabulary.")] = 2,
     cased: Annotated[
-        bool, typer.Option("--cased/--uncased", help="Keep case and accents (default: lowercase, strip accents).")
+        bool, typer.Option("--cased/--uncased", help="Keep case and accents, or lowercase and strip accents.")
     ] = False,
     limit_alphabet: Annotated[
-        int,
-        typer.Option(help="Most single characters to keep. The default (6000) keeps the characters of CJK corpora."),
+        int, typer.Option(metavar="N", help="Most single characters to keep; the default keeps those of CJK corpora.")
     ] = 6000,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Train a WordPiece vocabulary and write a tokenizer folder (loadable by transformers' AutoTokenizer)."""
+    """Train a WordPiece vocabulary and write a tokenizer folder (loadable by transformers' AutoTokenizer).
+
+    Example: electra-cli vocab corpus/ --out vocab/ --vocab-size 8000
+    """
     from electra_cli.corpus import CorpusOptions
     from electra_cli.vocab import VocabSettings, build_vocab
 
@@ -118,25 +128,30 @@ def vocab(
     build_vocab(corpus, out, settings, options, overwrite=overwrite)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def shard(
     corpus: Corpus,
-    vocab: Annotated[Path, typer.Option("--vocab", help="Vocab folder from `electra-cli vocab`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Shards folder to write.")],
-    max_seq_len: Annotated[int, typer.Option(help="Tokens per example, specials included (8..65535).")] = 128,
+    vocab: Annotated[Path, typer.Option("--vocab", metavar="DIR", help="Vocab folder from `electra-cli vocab`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Shards folder to write.")],
+    max_seq_len: Annotated[int, typer.Option(metavar="N", help="Tokens per example, specials included (8..65535).")] = 128,
     validation_fraction: Annotated[
-        float, typer.Option(help="Share of documents (by text hash) for validation; at least one document.")
+        float, typer.Option(metavar="X", help="Share of documents (by text hash) for validation; at least one document.")
     ] = 0.005,
-    seed: Annotated[int, typer.Option(help="Seed for the packing randomness.")] = 12345,
-    workers: Annotated[Optional[int], typer.Option(help="Tokenizing processes (default: all cores).")] = None,
-    rows_per_shard: Annotated[int, typer.Option(help="Examples per Arrow file.")] = 100_000,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for the packing randomness.")] = 12345,
+    workers: Annotated[
+        Optional[int], typer.Option(metavar="N", show_default="all cores", help="Tokenizing processes.")
+    ] = None,
+    rows_per_shard: Annotated[int, typer.Option(metavar="N", help="Examples per Arrow file.")] = 100_000,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Tokenize and pack corpora into Arrow shards of ELECTRA examples ([CLS] A [SEP] B [SEP]) + a manifest."""
+    """Tokenize and pack corpora into Arrow shards of ELECTRA examples ([CLS] A [SEP] B [SEP]) + a manifest.
+
+    Example: electra-cli shard corpus/ --vocab vocab/ --out shards/ --max-seq-len 128
+    """
     from electra_cli.corpus import CorpusOptions
     from electra_cli.shard import ShardSettings, shard_corpus
 
@@ -151,47 +166,68 @@ def shard(
     shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
-def verify(shards: Annotated[Path, typer.Argument(help="Shards folder with a manifest.json.")]) -> None:
-    """Recompute every shard's sha256 and row count against the manifest (exit 3 naming a bad shard)."""
+def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards folder with a manifest.json.")]) -> None:
+    """Recompute every shard's sha256 and row count against the manifest (exit 3 naming a bad shard).
+
+    Example: electra-cli verify shards/
+    """
     from electra_cli.shard import verify_shards
 
     result = verify_shards(shards)
     console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {shards}/manifest.json")
 
 
-@app.command(context_settings={"allow_extra_args": False})
+@app.command(cls=Command, context_settings={"allow_extra_args": False})
 @handle_errors
 def pretrain(
-    shards: Annotated[Path, typer.Option("--shards", help="Shards folder from `electra-cli shard`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: config, metrics, checkpoints, final models.")],
+    shards: Annotated[Path, typer.Option("--shards", metavar="DIR", help="Shards folder from `electra-cli shard`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Run folder: config, metrics, checkpoints, final models.")],
     recipe: Annotated[
-        str, typer.Option("--recipe", help="A recipe file or a bundled name: electra-tiny, -small, -base, -large.")
+        str,
+        typer.Option("--recipe", metavar="RECIPE", help="A recipe file or a bundled name: electra-tiny, -small, -base, -large."),
     ] = "electra-small",
     set_: Annotated[
-        Optional[list[str]], typer.Option("--set", help="Override a recipe field, e.g. --set optim.lr=1e-3 (repeatable).")
+        Optional[list[str]],
+        typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set optim.lr=1e-3."),
     ] = None,
     resume: Annotated[
-        Optional[str], typer.Option("--resume", help="'auto': the newest complete checkpoint in OUT (or start fresh); or a checkpoint folder.")
+        Optional[str], typer.Option("--resume", metavar="auto|DIR", help="'auto': the newest complete checkpoint in OUT (or start fresh); or a checkpoint folder.")
     ] = None,
     vocab: Annotated[
-        Optional[Path], typer.Option("--vocab", help="Vocab folder (default: the one recorded in the shards manifest).")
+        Optional[Path],
+        typer.Option("--vocab", metavar="DIR", show_default="the one recorded in the shards manifest", help="Vocab folder."),
     ] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Same as --set train.steps=N.")] = None,
+    max_steps: Annotated[
+        Optional[int], typer.Option("--max-steps", metavar="N", show_default=FROM_RECIPE, help="Same as --set train.steps=N.")
+    ] = None,
     mixed_precision: Annotated[
-        Optional[str], typer.Option("--mixed-precision", help="auto, no, fp16 or bf16 (auto: bf16/fp16 on GPU, fp32 on CPU).")
+        Optional[str],
+        typer.Option("--mixed-precision", metavar="MODE", show_default=FROM_RECIPE,
+                     help="auto, no, fp16 or bf16 (auto: bf16/fp16 on GPU, fp32 on CPU)."),
     ] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model (eager fallback).")] = False,
-    save_every: Annotated[Optional[int], typer.Option("--save-every", help="Steps between checkpoints.")] = None,
-    keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="Complete checkpoints to keep (>= 2).")] = None,
-    log_every: Annotated[Optional[int], typer.Option("--log-every", help="Steps between metrics lines.")] = None,
+    compile_: Annotated[
+        bool, typer.Option("--compile", show_default=FROM_RECIPE, help="torch.compile the model (eager fallback).")
+    ] = False,
+    save_every: Annotated[
+        Optional[int], typer.Option("--save-every", metavar="N", show_default=FROM_RECIPE, help="Steps between checkpoints.")
+    ] = None,
+    keep_last: Annotated[
+        Optional[int], typer.Option("--keep-last", metavar="N", show_default=FROM_RECIPE, help="Complete checkpoints to keep (>= 2).")
+    ] = None,
+    log_every: Annotated[
+        Optional[int], typer.Option("--log-every", metavar="N", show_default=FROM_RECIPE, help="Steps between metrics lines.")
+    ] = None,
     num_processes: Annotated[
-        int, typer.Option("--num-processes", help="Launch N processes (DDP) for you; same as accelerate launch.")
+        int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch.")
     ] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
 ) -> None:
-    """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports."""
+    """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports.
+
+    Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
+    """
     from electra_cli.pretrain import launch_processes, load_pretrain_config
     from electra_cli.pretrain import pretrain as run_pretrain
 
@@ -205,30 +241,33 @@ def pretrain(
     run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def finetune(
-    model: Annotated[Path, typer.Option("--model", help="A pretrained folder (e.g. RUN/final/discriminator) or any HF ELECTRA/BERT folder.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Fine-tuned model folder to write.")],
-    train: Annotated[Optional[Path], typer.Option("--train", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
-    validation: Annotated[Optional[Path], typer.Option("--validation", help="Validation file, same format.")] = None,
-    test: Annotated[Optional[Path], typer.Option("--test", help="Optional labelled test file.")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", help="A GLUE task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder in GLUE's layout (CoLA/, SST-2/, ...).")] = None,
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help="A recipe file or bundled name (electra-small, -base, -large).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a recipe field, e.g. --set lr=1e-4.")] = None,
-    task_type: Annotated[Optional[str], typer.Option("--task-type", help="classification, regression or token-classification.")] = None,
-    text_field: Annotated[Optional[str], typer.Option("--text-field", help="Column with the text (default 'text').")] = None,
-    text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", help="Column with the second text, for pairs.")] = None,
-    label_field: Annotated[Optional[str], typer.Option("--label-field", help="Column with the label (default 'label').")] = None,
-    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Comma-separated seeds, e.g. 1,2,3: one run each, median reported.")] = None,
-    epochs: Annotated[Optional[float], typer.Option("--epochs", help="Training epochs (default 3; 10 for RTE and STS-B).")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default by model size).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size (default 32).")] = None,
-    max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", help="Truncate inputs to this many tokens (128).")] = None,
+    model: Annotated[Path, typer.Option("--model", metavar="DIR", help="A pretrained folder (e.g. RUN/final/discriminator) or any HF ELECTRA/BERT folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Fine-tuned model folder to write.")],
+    train: Annotated[Optional[Path], typer.Option("--train", metavar="FILE", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
+    validation: Annotated[Optional[Path], typer.Option("--validation", metavar="FILE", help="Validation file, same format.")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", metavar="FILE", help="Optional labelled test file.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A GLUE task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...).")] = None,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4.")] = None,
+    task_type: Annotated[Optional[str], typer.Option("--task-type", metavar="TYPE", show_default=FROM_RECIPE, help="classification, regression or token-classification.")] = None,
+    text_field: Annotated[Optional[str], typer.Option("--text-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the text.")] = None,
+    text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the second text, for pairs.")] = None,
+    label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N,N,...", show_default=FROM_RECIPE, help="Seeds, e.g. 1,2,3: one run each, median reported.")] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", metavar="N", show_default=FROM_RECIPE, help="Training epochs (the GLUE presets: 10 for RTE and STS-B).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", metavar="LR", show_default=FROM_RECIPE, help="Peak learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", show_default=FROM_RECIPE, help="Batch size.")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
     overwrite: Overwrite = False,
 ) -> None:
-    """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE)."""
+    """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE).
+
+    Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/
+    """
     from electra_cli.finetune import finetune as run_finetune
     from electra_cli.finetune import glue_setup, load_finetune_config
 
@@ -249,68 +288,85 @@ def finetune(
                  task_name=task or "")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def predict(
-    model: Annotated[Path, typer.Option("--model", help="A fine-tuned folder from `electra-cli finetune`.")],
-    input_file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file to label.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="JSONL file to write (default: stdout).")] = None,
-    text_field: Annotated[str, typer.Option("--text-field", help="Column with the text.")] = "text",
-    text_pair_field: Annotated[str, typer.Option("--text-pair-field", help="Column with the second text, for pairs.")] = "",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per forward pass.")] = 64,
+    model: Annotated[Path, typer.Option("--model", metavar="DIR", help="A fine-tuned folder from `electra-cli finetune`.")],
+    input_file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, TSV, JSONL or Parquet file to label.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", show_default="stdout", help="JSONL file to write.")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", metavar="NAME", help="Column with the text.")] = "text",
+    text_pair_field: Annotated[str, typer.Option("--text-pair-field", metavar="NAME", show_default="none", help="Column with the second text, for pairs.")] = "",
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Rows per forward pass.")] = 64,
+    id_field: Annotated[str, typer.Option("--id-field", metavar="NAME", show_default="the row's index from 0", help="Column whose value is each row's id.")] = "",
+    keep_fields: Annotated[bool, typer.Option("--keep-fields", help="Copy the input's columns into each output row.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:
-    """Label every row of a file with a fine-tuned model: one JSON line per row (label and score)."""
+    """Label every row of a file with a fine-tuned model: one JSON line per row (id, label and score).
+
+    Example: electra-cli predict --model ft/ test.csv --out predictions.jsonl
+    """
     from electra_cli.predict import predict as run_predict
 
-    run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size)
+    run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size,
+                id_field=id_field, keep_fields=keep_fields, overwrite=overwrite)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def convert(
-    source: Annotated[Path, typer.Argument(help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write.")],
-    sanity_text: Annotated[str, typer.Option("--sanity-text", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write.")],
+    sanity_text: Annotated[str, typer.Option("--sanity-text", metavar="TEXT", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
     overwrite: Overwrite = False,
 ) -> None:
-    """Convert a step checkpoint to HF discriminator/generator folders, or HF .bin weights to safetensors."""
+    """Convert a step checkpoint to HF discriminator/generator folders, or HF .bin weights to safetensors.
+
+    Example: electra-cli convert runs/small/checkpoints/step-00010000 --out exported/
+    """
     from electra_cli.convert import convert as run_convert
 
     run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo-out"),
-    minutes: Annotated[float, typer.Option("--minutes", help="Pretraining budget: about 60% of this goes to pretraining.")] = 8.0,
-    corpus_bytes: Annotated[int, typer.Option("--corpus-bytes", help="Bound on the docstring corpus.")] = 6_000_000,
-    recipe: Annotated[str, typer.Option("--recipe", help="Pretraining recipe (electra-tiny; electra-small on a GPU).")] = "electra-tiny",
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Pretraining steps (default: as many as fit in the budget).")] = None,
-    finetune_epochs: Annotated[float, typer.Option("--finetune-epochs", help="Fine-tuning epochs.")] = 5.0,
-    seeds: Annotated[str, typer.Option("--seeds", help="Fine-tuning seeds, comma-separated.")] = "1",
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for everything the demo writes.")] = Path("demo-out"),
+    minutes: Annotated[float, typer.Option("--minutes", metavar="N", help="Time budget of the whole demo; about 60% of it goes to pretraining (unused with --steps).")] = 8.0,
+    corpus_bytes: Annotated[int, typer.Option("--corpus-bytes", metavar="N", help="Most bytes of docstrings to pretrain on.")] = 6_000_000,
+    recipe: Annotated[str, typer.Option("--recipe", metavar="RECIPE", help="Pretraining recipe (electra-small on a GPU).")] = "electra-tiny",
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", show_default="as many as fit in --minutes", help="Pretraining steps.")] = None,
+    finetune_epochs: Annotated[float, typer.Option("--finetune-epochs", metavar="N", help="Fine-tuning epochs.")] = 5.0,
+    seeds: Annotated[str, typer.Option("--seeds", metavar="N,N,...", help="Fine-tuning seeds.")] = "1",
 ) -> None:
-    """Run the whole pipeline on an embedded corpus (installed Python docstrings): vocab, shard, pretrain,
-    fine-tune (next to random initialisation), predict; ends with a summary table."""
+    """Run the whole pipeline on an embedded corpus (Python docstrings), then compare with random initialisation.
+
+    Example: electra-cli demo --minutes 8
+
+    vocab, shard, pretrain, fine-tune (pretrained and randomly initialised), predict; ends with a summary table.
+    """
     from electra_cli.demo import run_demo
 
     run_demo(out, minutes=minutes, corpus_bytes=corpus_bytes, recipe=recipe, steps=steps,
              finetune_epochs=finetune_epochs, seeds=seeds)
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def bench(
-    recipe: Annotated[str, typer.Option("--recipe", help="Recipe whose model and batch to measure.")] = "electra-tiny",
-    precision: Annotated[str, typer.Option("--precision", help="auto, no, bf16 or fp16.")] = "auto",
-    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Sequences per step (default: the recipe's batch).")] = 0,
-    vocab: Annotated[int, typer.Option("--vocab", help="Vocabulary size of the measured model.")] = 30522,
-    steps: Annotated[int, typer.Option("--steps", help="Measured steps (default 10 on CPU, 100 on GPU).")] = 0,
+    recipe: Annotated[str, typer.Option("--recipe", metavar="RECIPE", help="Recipe whose model and batch to measure.")] = "electra-tiny",
+    precision: Annotated[str, typer.Option("--precision", metavar="MODE", help="auto, no, bf16 or fp16.")] = "auto",
+    micro_batch: Annotated[int, typer.Option("--micro-batch", metavar="N", show_default="the recipe's batch", help="Sequences per step.")] = 0,
+    vocab: Annotated[int, typer.Option("--vocab", metavar="N", help="Vocabulary size of the measured model.")] = 30522,
+    steps: Annotated[int, typer.Option("--steps", metavar="N", show_default="10 on CPU, 100 on GPU", help="Measured steps.")] = 0,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile our model (static shapes).")] = False,
-    compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", help="e.g. max-autotune.")] = None,
+    compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", metavar="MODE", help="torch.compile mode, e.g. max-autotune.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
 ) -> None:
-    """Measure our pretraining step against a naive HF-classes step: steps/s, seq/s, tokens/s, MFU, memory."""
+    """Measure our pretraining step against a naive HF-classes step: steps/s, seq/s, tokens/s, MFU, memory.
+
+    Example: electra-cli bench --recipe electra-small --precision bf16
+    """
     import json as jsonlib
 
     from electra_cli.bench import format_bench, run_bench

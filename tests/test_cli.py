@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -33,6 +34,26 @@ def test_every_command_has_help(command):
     result = run_cli(command, "--help")
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, None])
+def test_help_reads_like_a_well_made_cli(command):
+    """Metavars, not Typer's <type> placeholders; no {braces} in usage; defaults one way; an example up top."""
+    output = run_cli(*([command] if command else []), "--help").output
+    assert not re.search(r"<(bool|int|float|str|path|list|file|dir)", output), output
+    assert "{" not in output and "}" not in output, output
+    assert "(default" not in output, output  # defaults show as [default: x], never also in prose
+    example = f"Example: electra-cli {command}" if command else "Start with: electra-cli demo"
+    assert example in " ".join(output.split()), output
+    head = output.split("──")[0]  # the example comes before the panels of options
+    assert example.split(":")[0] in head, output
+
+
+def test_usage_names_arguments_and_flags_take_no_value():
+    output = run_cli("vocab", "--help").output
+    assert "vocab [OPTIONS] CORPUS..." in output
+    line = next(line for line in output.splitlines() if "--overwrite" in line)
+    assert line.split("--overwrite")[1].split()[0] == "Replace", line
 
 
 def test_unknown_option_is_a_usage_error():
