@@ -1,10 +1,19 @@
-"""The one rich Console (stderr, so stdout stays clean for data), logging and progress bars."""
+"""The one rich Console (stderr, so stdout stays clean for data), logging and progress bars.
+
+Without a terminal (a cluster job, a pipe) log records are plain one-line messages and progress bars become a
+plain log line every PROGRESS_SECONDS (env ELECTRA_CLI_PROGRESS_SECONDS), so a job log shows that work goes on.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import time
+from collections.abc import Iterator
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
@@ -19,14 +28,29 @@ from rich.progress import (
 
 console = Console(stderr=True)
 log = logging.getLogger("electra_cli")
+PROGRESS_SECONDS = 10.0  # without a terminal, one progress line this often
+
+
+class PlainHandler(logging.Handler):
+    """One unwrapped line per record, through the console (so it follows sys.stderr even when it is swapped)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            console.print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
 
 
 def setup_logging(debug: bool = False) -> None:
-    """Route our logger through rich; quiet the libraries unless debugging."""
+    """Route our logger through rich (plain lines without a terminal); quiet the libraries unless debugging."""
     level = logging.DEBUG if debug else logging.INFO
-    if not any(isinstance(h, RichHandler) for h in log.handlers):
-        handler = RichHandler(console=console, show_path=debug, rich_tracebacks=debug, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+    if not any(isinstance(h, (RichHandler, PlainHandler)) for h in log.handlers):
+        if console.is_terminal:
+            handler = RichHandler(console=console, show_path=debug, rich_tracebacks=debug, markup=False)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        else:
+            handler = PlainHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         log.addHandler(handler)
     log.setLevel(level)
     log.propagate = False
@@ -42,9 +66,88 @@ def setup_logging(debug: bool = False) -> None:
         pass
 
 
-def bytes_progress(description: str) -> Progress:
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Keep transformers' load report (a table of newly initialised head weights, expected when fine-tuning) and
+    its progress bars out of the output unless our logger is at DEBUG; for Python callers that never ran
+    setup_logging (notebooks, bench scripts), restored on exit."""
+    from transformers.utils import logging as hf_logging
+
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+class LoggingProgress(Progress):
+    """A rich Progress that, when disabled (no terminal), logs a plain line per task every `every` seconds:
+    description, completed/total, rate and status."""
+
+    def __init__(self, *columns, name: str, in_bytes: bool, every: float | None = None, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self.name, self.in_bytes = name, in_bytes
+        self.every = progress_seconds() if every is None else every
+        self._last_line: dict = {}
+
+    def add_task(self, description: str, *args, **kwargs):
+        task_id = super().add_task(description, *args, **kwargs)
+        self._last_line[task_id] = time.monotonic()
+        return task_id
+
+    def update(self, task_id, **kwargs) -> None:
+        super().update(task_id, **kwargs)
+        self._maybe_log(task_id)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._maybe_log(task_id)
+
+    def _maybe_log(self, task_id) -> None:
+        if not self.disable or self.every < 0:  # drawn as a bar, or lines turned off
+            return
+        now = time.monotonic()
+        if now - self._last_line.get(task_id, now) < self.every:
+            return
+        self._last_line[task_id] = now
+        log.info("%s", self.describe(task_id))
+
+    def describe(self, task_id) -> str:
+        """e.g. "shard: tokenizing + packing 12.6 MB / 100.0 MB (13%), 4.2 MB/s, 900 docs/s" """
+        task = self._tasks[task_id]
+        elapsed = task.elapsed or 0.0
+        rate = task.completed / elapsed if elapsed > 0 else 0.0
+        if self.in_bytes:
+            done = decimal(int(task.completed)) + (f" / {decimal(int(task.total))}" if task.total else "")
+            speed = f"{decimal(int(rate))}/s"
+        else:
+            done = f"{task.completed:,.0f}" + (f"/{task.total:,.0f}" if task.total else "")
+            speed = f"{rate:.2f}/s" if rate < 10 else f"{rate:,.0f}/s"
+        share = f" ({task.completed / task.total:.0%})" if task.total else ""
+        status = task.fields.get("status")
+        return f"{self.name}: {task.description} {done}{share}, {speed}" + (f", {status}" if status else "")
+
+
+def progress_seconds() -> float:
+    """Seconds between plain progress lines: ELECTRA_CLI_PROGRESS_SECONDS, else PROGRESS_SECONDS; 0 logs every
+    update, a negative value none."""
+    value = os.environ.get("ELECTRA_CLI_PROGRESS_SECONDS", "")
+    try:
+        return float(value) if value else PROGRESS_SECONDS
+    except ValueError:
+        return PROGRESS_SECONDS
+
+
+def bytes_progress(description: str, every: float | None = None) -> Progress:
     """A progress bar over input bytes (the only size we know before reading a corpus)."""
-    return Progress(
+    return LoggingProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),
@@ -54,12 +157,16 @@ def bytes_progress(description: str) -> Progress:
         console=console,
         transient=False,
         disable=not console.is_terminal,
+        name=description,
+        in_bytes=True,
+        every=every,
     )
 
 
-def count_progress(description: str) -> Progress:
-    """A progress bar over a known number of steps."""
-    return Progress(
+def count_progress(description: str, every: float | None = None) -> Progress:
+    """A progress bar over a known number of steps (`every`: seconds between plain lines without a terminal;
+    negative for none, e.g. where the caller logs its own lines)."""
+    return LoggingProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -69,4 +176,7 @@ def count_progress(description: str) -> Progress:
         console=console,
         transient=False,
         disable=not console.is_terminal,
+        name=description,
+        in_bytes=False,
+        every=every,
     )

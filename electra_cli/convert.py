@@ -45,6 +45,10 @@ def convert(source: Path, out: Path, sanity_text: str = SANITY_TEXT, overwrite: 
     else:
         raise UsageError(f"{source}: neither a pretrain checkpoint (state.json) nor an HF model folder (config.json)")
     result["sanity"] = sanity_check(generator, sanity_text)
+    if result["kind"] == "checkpoint":  # last: the line that names what was written
+        log.info("wrote %s/discriminator and %s/generator: step %d of %s", out, out, result["step"], source)
+    else:
+        log.info("wrote %s: %s (%s) as safetensors", out, source, result["architecture"])
     return result
 
 
@@ -68,7 +72,6 @@ def convert_checkpoint(folder: Path, out: Path) -> dict:
     model = Electra(cfg.model, int(manifest["vocab"]["size"]))
     load_model(model, str(folder / MODEL_FILE), strict=False)
     export_models(model, out, folder, cfg, state, health={}, manifest=manifest)
-    log.info("exported step %d of %s to %s/{discriminator,generator}", state.step, folder, out)
     return {"kind": "checkpoint", "step": state.step, "out": str(out)}
 
 
@@ -97,7 +100,6 @@ def convert_hf_folder(folder: Path, out: Path) -> dict:
         for name in (*TOKENIZER_FILES, "README.md"):
             if (folder / name).is_file():
                 shutil.copy2(folder / name, tmp / name)
-    log.info("converted %s (%s) to safetensors in %s", folder, architecture, out)
     return {"kind": "hf", "architecture": architecture, "out": str(out)}
 
 

@@ -77,6 +77,7 @@ class CorpusOptions:
     strict: bool = False  # fail on the first bad file or record instead of skipping it
     max_bytes: int | None = None  # stop after this many bytes of kept text (at a document boundary)
     max_line_bytes: int = 1 << 20  # longer lines are skipped, so one huge line cannot exhaust memory
+    summary: bool = True  # print the end-of-run summary (off where one command reads the same corpus twice)
 
 
 @dataclass
@@ -207,7 +208,8 @@ class Corpus:
         """Print the end-of-run summary; a corpus that yielded nothing at all is an error."""
         from electra_cli.console import console
 
-        console.print(summary_table(self.stats, title=title))
+        if self.options.summary:
+            console.print(summary_table(self.stats, title=title))
         if self.stats.documents == 0:
             raise DataError(f"{self.files[0].name}: no text found in the inputs (every file or record was skipped)")
 
@@ -477,16 +479,18 @@ def _looks_like_jsonl(name: str, sample: bytes) -> bool:
 
 def summary_table(stats: CorpusStats, title: str = "corpus") -> Table:
     """The end-of-run summary: what was read, and every skip and repair by reason."""
+    rows = [("files", stats.files, ""), ("documents", stats.documents, ""), ("lines", stats.lines, ""),
+            ("text bytes", stats.bytes, "")]
+    rows += [(f"[yellow]skipped: {SKIP_MESSAGES[reason]}", count, stats.first_seen.get(reason, ""))
+             for reason, count in sorted(stats.skipped.items())]
+    rows += [(f"[yellow]{REPLACED_MESSAGES[reason]}", count, stats.first_seen.get(reason, ""))
+             for reason, count in sorted(stats.replaced.items())]
+    where = any(at for _, _, at in rows)  # a clean corpus has nothing to locate: no empty column
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("count", justify="right")
-    table.add_column("first seen at")
-    table.add_row("files", f"{stats.files:,}", "")
-    table.add_row("documents", f"{stats.documents:,}", "")
-    table.add_row("lines", f"{stats.lines:,}", "")
-    table.add_row("text bytes", f"{stats.bytes:,}", "")
-    for reason, count in sorted(stats.skipped.items()):
-        table.add_row(f"[yellow]skipped: {SKIP_MESSAGES[reason]}", f"{count:,}", stats.first_seen.get(reason, ""))
-    for reason, count in sorted(stats.replaced.items()):
-        table.add_row(f"[yellow]{REPLACED_MESSAGES[reason]}", f"{count:,}", stats.first_seen.get(reason, ""))
+    if where:
+        table.add_column("first seen at")
+    for what, count, at in rows:
+        table.add_row(what, f"{count:,}", *([at] if where else []))
     return table

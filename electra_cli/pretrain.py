@@ -38,7 +38,7 @@ from electra_cli.precision import device_peak_flops, resolve_precision
 from electra_cli.schedule import lr_lambda
 from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
-from electra_cli.shard import load_manifest
+from electra_cli.shard import load_manifest, recorded_vocab_dir
 from electra_cli.vocab import load_vocab_manifest
 
 PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: still on the plateau
@@ -164,7 +164,7 @@ def pretrain(
     # ---- inputs: shards, vocab, run folder -----------------------------------------------------------
     manifest = load_manifest(shards)
     shards_sha = sha256_file(shards / SHARDS_MANIFEST)
-    vocab_dir = Path(vocab_dir or manifest["vocab"]["path"])
+    vocab_dir = Path(vocab_dir or recorded_vocab_dir(shards, manifest) or manifest["vocab"]["path"])
     if not vocab_dir.is_dir():
         raise UsageError(f"{vocab_dir}: vocab folder recorded in the shards manifest not found; pass --vocab")
     vocab = load_vocab_manifest(vocab_dir)

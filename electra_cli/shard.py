@@ -329,7 +329,7 @@ def shard_corpus(
         manifest = {
             "format_version": FORMAT_VERSION,
             "tool_version": __version__,
-            "vocab": {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "path": str(vocab_dir)},
+            "vocab": vocab_record(vocab, Path(vocab_dir), out),
             "max_seq_len": settings.max_seq_len,
             "seed": settings.seed,
             "validation_fraction": settings.validation_fraction,
@@ -370,6 +370,36 @@ def _run_pool(tasks: Iterator[tuple], tokenizer_path: str, workers: int, collect
 
 
 # ---- reading back and verifying ------------------------------------------------------------------------
+
+
+def vocab_record(vocab: dict, vocab_dir: Path, out: Path) -> dict:
+    """The manifest's vocab entry: its identity (sha256, size) and where it is, so that the shards find it from
+    any working directory: the path as given, the absolute path, and the path relative to the shards folder
+    (which survives moving the two folders together)."""
+    absolute = vocab_dir.resolve()
+    try:
+        relative = os.path.relpath(absolute, out.resolve())
+    except ValueError:  # another drive (Windows): no relative path
+        relative = None
+    return {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "path": str(vocab_dir),
+            "absolute": str(absolute), "relative_to_shards": relative}
+
+
+def recorded_vocab_dir(shards_folder: Path, manifest: dict) -> Path | None:
+    """The vocab folder recorded in a shards manifest, looked up relative to the shards folder, then by absolute
+    path, then by the path as given to `shard` (all that older manifests have); a folder whose vocab.txt has the
+    recorded sha256 wins, else the first that exists; None when none does."""
+    entry = manifest.get("vocab") or {}
+    candidates = []
+    if entry.get("relative_to_shards"):
+        candidates.append(Path(os.path.normpath(Path(shards_folder) / entry["relative_to_shards"])))
+    candidates += [Path(entry[key]) for key in ("absolute", "path") if entry.get(key)]
+    existing = [c for c in candidates if c.is_dir()]
+    for folder in existing:
+        vocab_txt = folder / "vocab.txt"
+        if vocab_txt.is_file() and sha256_file(vocab_txt) == entry.get("sha256"):
+            return folder
+    return existing[0] if existing else None
 
 
 def load_manifest(folder: Path) -> dict:

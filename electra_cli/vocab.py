@@ -113,8 +113,17 @@ def build_vocab(
             seconds=round(time.time() - started, 3),
         )
         write_json_atomic(tmp / MANIFEST, manifest)  # last: its presence marks a complete folder
+    if manifest["vocab_size"] < settings.vocab_size:
+        log.info("vocab: %s", shortfall(manifest["vocab_size"], settings))
     log.info("wrote %s: %d tokens, sha256 %s", out, manifest["vocab_size"], manifest["vocab_sha256"][:12])
     return manifest
+
+
+def shortfall(size: int, settings: VocabSettings) -> str:
+    """Why the trainer stopped short of --vocab-size: it ran out of merges, which is the corpus, not a bug."""
+    seen = f"seen {settings.min_frequency}+ times (--min-frequency) " if settings.min_frequency > 1 else ""
+    return (f"{size:,} tokens, fewer than the {settings.vocab_size:,} asked: the corpus ran out of merges (every pair "
+            f"of pieces {seen}is already merged); a larger corpus gives more")
 
 
 def canonical_order(tokens: Sequence[str]) -> list[str]:
@@ -175,6 +184,8 @@ def load_vocab_manifest(folder: Path) -> dict:
     """Read and check a vocab folder's manifest: it exists, parses, and its sha256 matches vocab.txt."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if not folder.exists():
+        raise UsageError(f"{folder}: does not exist (expected a vocab folder from `electra-cli vocab`)")
     if not path.is_file():
         raise UsageError(f"{folder}: not a vocab folder (no {MANIFEST}); build one with `electra-cli vocab`")
     try:

@@ -2,15 +2,16 @@
 
 import json
 import random
+import shutil
 from collections import Counter
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from electra_cli.shard import CLS_ID, SEP_ID, pack_document
+from electra_cli.shard import CLS_ID, SEP_ID, pack_document, recorded_vocab_dir
 from electra_cli.vocab import PAD_ID
-from tests.conftest import flip_byte, run_cli, write_text_corpus
+from tests.conftest import flip_byte, pretrain_args, run_cli, write_grammar_corpus, write_text_corpus
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,12 @@ def test_byte_identical_for_any_worker_count(built, tmp_path):
     assert outs[0] == outs[1]
     reference = {p.name: p.read_bytes() for p in sorted((built / "shards").iterdir())}
     assert outs[0].keys() == reference.keys()
-    for name in reference:  # the manifest differs only in nothing: same inputs and settings give the same bytes
+    for name in reference:  # same inputs and settings give the same bytes; the manifest differs only in where
+        if name == "manifest.json":  # the vocab is as seen from the shards folder (another folder here)
+            mine, theirs = json.loads(outs[0][name]), json.loads(reference[name])
+            assert mine["vocab"].pop("relative_to_shards") != theirs["vocab"].pop("relative_to_shards")
+            assert mine == theirs
+            continue
         assert outs[0][name] == reference[name], name
 
 
@@ -166,6 +172,8 @@ def test_refusals(built, tmp_path):
     corpus = built / "corpus.txt"
     result = run_cli("shard", corpus, "--vocab", tmp_path, "--out", tmp_path / "s")
     assert result.exit_code == 2 and "not a vocab folder" in result.output
+    result = run_cli("shard", corpus, "--vocab", tmp_path / "nosuch", "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "nosuch: does not exist" in result.output
     for bad in ("7", "65536"):
         result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", tmp_path / "s", "--max-seq-len", bad)
         assert result.exit_code == 2 and "--max-seq-len" in result.output
@@ -185,3 +193,32 @@ def test_bad_inputs_counted_as_in_vocab(built, tmp_path):
     assert manifest["corpus"]["replaced"]["invalid_utf8"] == 1
     result = run_cli("shard", tmp_path / "bad", "--vocab", built / "vocab", "--out", tmp_path / "t", "--strict")
     assert result.exit_code == 3 and not (tmp_path / "t").exists()
+
+
+def test_shards_find_their_vocab_from_any_working_directory(tiny_shards, tmp_path, monkeypatch):
+    """`shard --vocab vocab` in one folder; `pretrain` from another folder, then after both folders moved."""
+    project = tmp_path / "project"
+    shutil.copytree(tiny_shards.parent / "vocab", project / "vocab")
+    write_grammar_corpus(project / "corpus.txt", docs=100)
+    monkeypatch.chdir(project)
+    result = run_cli("shard", "corpus.txt", "--vocab", "vocab", "--out", "shards", "--max-seq-len", "32",
+                     "--workers", "1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((project / "shards" / "manifest.json").read_text())
+    assert manifest["vocab"]["path"] == "vocab" and manifest["vocab"]["relative_to_shards"] == "../vocab"
+    assert manifest["vocab"]["absolute"] == str((project / "vocab").resolve())
+
+    monkeypatch.chdir(tmp_path)  # "vocab" (the path as given) is not here
+    assert recorded_vocab_dir(project / "shards", manifest) == project / "vocab"
+    result = run_cli(*pretrain_args(project / "shards", tmp_path / "run", 2))
+    assert result.exit_code == 0, result.output
+
+    moved = project.rename(tmp_path / "moved")  # the absolute path is gone; the relative one still holds
+    assert recorded_vocab_dir(moved / "shards", manifest) == moved / "vocab"
+    result = run_cli(*pretrain_args(moved / "shards", tmp_path / "run2", 2))
+    assert result.exit_code == 0, result.output
+
+    shutil.rmtree(moved / "vocab")
+    assert recorded_vocab_dir(moved / "shards", manifest) is None
+    result = run_cli(*pretrain_args(moved / "shards", tmp_path / "run3", 2))
+    assert result.exit_code == 2 and "pass --vocab" in result.output
