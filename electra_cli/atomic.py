@@ -54,6 +54,33 @@ def check_output_dir(out: Path, marker: str, overwrite: bool, what: str) -> None
         raise UsageError(f"{out}: folder is not empty; pass --overwrite to replace it")
 
 
+def check_output_file(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless --overwrite; a folder is never replaced by a file."""
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder; give a file name")
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out}: already exists; pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator:
+    """Yield a text file open on a temporary sibling; on success it is fsynced and renamed over `path`, on
+    failure removed, so `path` is either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:
     """Yield a temporary sibling folder to fill; on success it replaces `out`, on failure it is removed."""
@@ -80,7 +107,10 @@ def _remove_stale_temporaries(out: Path) -> None:
     for leftover in out.parent.glob(f".{out.name}.tmp-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -276,7 +276,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     stage("predict")
     first = data.tasks[0]
     predictions = out / "test-predictions.jsonl"
-    rows = predict(out / "finetuned", first.test, predictions)
+    rows = predict(out / "finetuned", first.test, predictions, overwrite=True)
     gold = [json.loads(line)["label"] for line in first.test.read_text().splitlines()]
     predicted = [json.loads(line)["label"] for line in predictions.read_text().splitlines()]
     summary = {

@@ -27,6 +27,13 @@ def export_models(model, final: Path, vocab_dir: Path, cfg, state, health: dict,
         (folder / "README.md").write_text(model_card("generator", cfg, state, health, manifest))
 
 
+def exported_discriminator(run: Path) -> Path | None:
+    """`run/final/discriminator` when `run` is a pretrain run folder that has one: for the hint when a run folder
+    is given where a model folder is expected."""
+    folder = Path(run) / "final" / "discriminator"
+    return folder if (folder / "config.json").is_file() else None
+
+
 class materialized_embeddings:
     """For gdes sharing, write E_gen + delta into the discriminator's own embedding matrix while saving."""
 

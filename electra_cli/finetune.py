@@ -22,8 +22,9 @@ import torch
 from electra_cli import config as configlib
 from electra_cli import metrics as metriclib
 from electra_cli.atomic import atomic_dir, check_output_dir
-from electra_cli.console import console, count_progress, log
+from electra_cli.console import console, count_progress, log, quiet_transformers
 from electra_cli.errors import DataError, UsageError
+from electra_cli.export import exported_discriminator
 from electra_cli.precision import resolve_precision
 from electra_cli.schedule import lr_lambda
 from electra_cli.tables import read_records, require_field
@@ -310,7 +311,9 @@ def finetune(
 
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "config.json").is_file():
-        raise UsageError(f"{model_dir}: not a model folder (no config.json)")
+        final = exported_discriminator(model_dir)
+        hint = f"; it is a pretrain run folder: use --model {final}" if final else ""
+        raise UsageError(f"{model_dir}: not a model folder (no config.json){hint}")
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train = load_examples(train_file, cfg, tokenizer, None, header)
@@ -324,14 +327,17 @@ def finetune(
     console.print(
         f"finetune: {len(train.labels):,} train / {len(validation.labels):,} validation examples, "
         f"{len(id2label) if id2label else 'regression'} labels, lr {lr:g}, layer decay {decay}, "
-        f"{cfg.epochs:g} epochs, seeds {cfg.seeds}"
+        f"{cfg.epochs:g} epochs, seeds {cfg.seeds}; {used_columns(cfg)}"
+        + (f"; labels {label_list(id2label)}" if id2label else ""),
+        soft_wrap=True, highlight=False,
     )
     runs = []
     with atomic_dir(out) as tmp:
         for seed in cfg.seeds:
             seed_dir = tmp / ".seeds" / f"seed-{seed}"
-            result = train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id,
-                                    lr, decay, metric_set, seed, seed_dir)
+            with quiet_transformers():  # the load report of the new head, a table nobody needs
+                result = train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id,
+                                        lr, decay, metric_set, seed, seed_dir)
             runs.append(result)
             console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in result["validation"].items()))
         key = metriclib.headline(metric_set)
@@ -360,9 +366,22 @@ def finetune(
         if runs[chosen].get("test"):
             summary["test"] = runs[chosen]["test"]
         (tmp / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("%s: median %s %.4f over %d seed(s); kept seed %d in %s", summary["task"], key, summary["median"],
-             len(runs), summary["kept_seed"], out)
+    log.info("wrote %s: %s, median %s %.4f over %d seed(s), kept seed %d", out, summary["task"], key,
+             summary["median"], len(runs), summary["kept_seed"])
     return summary
+
+
+def used_columns(cfg: FinetuneConfig) -> str:
+    """The columns a run reads, for its summary line (a wrong column is the commonest first-run mistake)."""
+    if cfg.task_type == "token-classification":
+        return f"columns tokens={cfg.tokens_field!r}, tags={cfg.tags_field!r} (JSONL; CoNLL: first and last)"
+    pair = f", pair={cfg.text_pair_field!r}" if cfg.text_pair_field else ""
+    return f"columns text={cfg.text_field!r}{pair}, label={cfg.label_field!r}"
+
+
+def label_list(id2label: dict, most: int = 12) -> str:
+    names = [str(id2label[i]) for i in sorted(id2label)]
+    return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id, lr, decay, metric_set,
