@@ -2,7 +2,10 @@
 
 ELECTRA's fine-tuning rules (Clark et al.): layer-wise learning-rate decay (0.8; 0.9 for large), lr by model
 size (3e-4 small, 1e-4 base, 5e-5 large), no weight decay, 3 epochs (10 for RTE and STS-B), 10% warmup,
-batch 32; several seeds, reporting the median.
+batch 32; several seeds, reporting the median. And as google-research/electra fine-tunes, since the published
+numbers came from it (bench/faithful.md): one dense layer on [CLS] after dropout, AdamW without bias correction,
+its layer-decay exponent (the top layer gets lr x d^2), its schedule (the decay runs from step 0, through the
+warmup), and MRPC and STS-B trained on both sentence orders; each one setting away from HF-style fine-tuning.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from electra_cli.console import console, count_progress, log, quiet_transformers
 from electra_cli.errors import DataError, UsageError
 from electra_cli.export import exported_discriminator
 from electra_cli.precision import resolve_precision
-from electra_cli.schedule import lr_lambda
+from electra_cli.schedule import Shape, UncorrectedAdamW, lr_lambda
 from electra_cli.tables import read_records, require_field
 
 TaskType = Literal["classification", "regression", "token-classification"]
@@ -50,6 +53,11 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     epochs: float = 3.0
     warmup_ratio: float = 0.1
+    schedule: Shape = "reference"  # reference: lr x (1 - t/T) x min(1, t/W); or warmup-then-decay
+    adam_bias_correction: bool = False  # false: AdamW without bias correction, as the reference; true: torch's AdamW
+    layer_decay_style: Literal["reference", "contiguous"] = "reference"  # d^(L+2-depth), top layer d^2; or d^(L+1-depth)
+    head: Literal["reference", "hf"] = "reference"  # reference: dropout + one dense layer on [CLS]; hf: the HF class's head
+    double_unordered: bool | None = None  # also train on each pair as (B, A); unset: on for GLUE MRPC and STS-B only
     batch_size: int = 32
     eval_batch_size: int = 64
     seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; mean, median and each reported
@@ -68,7 +76,8 @@ class FinetuneConfig:
             raise UsageError("; ".join(problems))
 
 
-# GLUE's standard TSV layout: folder, dev file, text columns, label column, metric, epochs, header row.
+# GLUE's standard TSV layout: folder, dev file, text columns, label column, metric, epochs, header row, and
+# whether the two sentences' order carries no meaning (the reference then trains on both orders: double_unordered).
 @dataclass(frozen=True)
 class GlueTask:
     folder: str
@@ -80,14 +89,16 @@ class GlueTask:
     epochs: float = 3.0
     dev: str = "dev.tsv"
     header: bool = True
+    unordered: bool = False
 
 
 GLUE_TASKS = {
     "cola": GlueTask("CoLA", "3", "", "1", "mcc", header=False),
     "sst2": GlueTask("SST-2", "sentence", "", "label", "accuracy"),
-    "mrpc": GlueTask("MRPC", "#1 String", "#2 String", "Quality", "f1_accuracy"),
+    "mrpc": GlueTask("MRPC", "#1 String", "#2 String", "Quality", "f1_accuracy", unordered=True),
     "qqp": GlueTask("QQP", "question1", "question2", "is_duplicate", "f1_accuracy"),
-    "stsb": GlueTask("STS-B", "sentence1", "sentence2", "score", "pearson_spearman", "regression", epochs=10),
+    "stsb": GlueTask("STS-B", "sentence1", "sentence2", "score", "pearson_spearman", "regression", epochs=10,
+                     unordered=True),
     "mnli": GlueTask("MNLI", "sentence1", "sentence2", "gold_label", "accuracy", dev="dev_matched.tsv"),
     "qnli": GlueTask("QNLI", "question", "sentence", "label", "accuracy"),
     "rte": GlueTask("RTE", "sentence1", "sentence2", "label", "accuracy", epochs=10),
@@ -112,6 +123,8 @@ def glue_setup(task: str, data_dir: Path, cfg: FinetuneConfig, epochs_set: bool)
     cfg.metric = cfg.metric or spec.metric
     if not epochs_set:
         cfg.epochs = spec.epochs
+    if cfg.double_unordered is None:
+        cfg.double_unordered = spec.unordered
     return train, dev, spec.header
 
 
@@ -129,8 +142,10 @@ class Examples:
     texts: list[str]
 
 
-def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None, header: bool = True) -> Examples:
-    """Read and tokenize a labelled file; label2id None means "learn the labels from this file"."""
+def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None, header: bool = True,
+                  double_unordered: bool = False) -> Examples:
+    """Read and tokenize a labelled file; label2id None means "learn the labels from this file"; double_unordered
+    adds every pair again as (B, A) (for training files only, as the reference)."""
     texts, pairs, labels, where = [], [], [], []
     if cfg.task_type == "token-classification":
         return _load_token_examples(path, cfg, tokenizer, label2id)
@@ -158,6 +173,10 @@ def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | N
             for label, location in zip(labels, where):
                 if label not in label2id:
                     raise DataError(f"{location}: label {label!r} is not in the training set ({', '.join(label2id)})")
+    if double_unordered:
+        if not cfg.text_pair_field:
+            raise UsageError("double_unordered needs pairs: set text_pair_field (or use --set double_unordered=false)")
+        texts, pairs, labels = texts + pairs, pairs + texts, labels + labels
     encoded = tokenizer(texts, pairs if cfg.text_pair_field else None, truncation=True, max_length=cfg.max_seq_len)
     types = encoded.get("token_type_ids") or [[0] * len(ids) for ids in encoded["input_ids"]]
     return Examples(path, encoded["input_ids"], types, labels, texts)
@@ -267,10 +286,17 @@ def default_lr(hidden: int) -> float:
     return 3e-4 if hidden <= 256 else 1e-4 if hidden <= 768 else 5e-5
 
 
-def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float) -> list[dict]:
-    """Parameter groups with lr = base x decay^(L + 1 - depth): embeddings depth 0, layer i depth i + 1,
-    everything above the encoder (pooler, classifier) depth L + 1 (the reference's layer-wise decay)."""
+def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float,
+                     style: Literal["reference", "contiguous"] = "reference") -> list[dict]:
+    """Parameter groups with lr = base x decay^(top - depth): embeddings depth 0, layer i depth i + 1, everything
+    above the encoder (pooler, classifier) depth top, so the head gets the base lr.
+
+    style "reference": top = L + 2, as google-research/electra's `_get_layer_lrs` (a depth is skipped: the last
+    layer gets lr x d^2, the embeddings lr x d^(L+2); its author called it a bug in google-research/electra#51, but
+    the published numbers used it). "contiguous": top = L + 1, the last layer gets lr x d.
+    """
     layers = model.config.num_hidden_layers
+    top = layers + 2 if style == "reference" else layers + 1
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -280,16 +306,65 @@ def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_dec
         elif ".layer." in name:
             depth = int(name.split(".layer.")[1].split(".")[0]) + 1
         else:
-            depth = layers + 1
+            depth = top
         no_decay = param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias")
         key = (depth, no_decay)
         if key not in groups:
             groups[key] = {
-                "params": [], "lr": lr * decay ** (layers + 1 - depth), "weight_decay": 0.0 if no_decay else weight_decay,
+                "params": [], "lr": lr * decay ** (top - depth), "weight_decay": 0.0 if no_decay else weight_decay,
                 "depth": depth,
             }
         groups[key]["params"].append(param)
     return [groups[k] for k in sorted(groups)]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig, lr: float, decay: float, total: int):
+    """The optimizer and lr scheduler of one fine-tuning run of `total` steps, as `cfg` says (the reference's by
+    default): AdamW with or without bias correction, layer-wise lrs, eps 1e-6, the schedule's shape."""
+    groups = layerwise_groups(model, lr, decay, cfg.weight_decay, cfg.layer_decay_style)
+    adamw = torch.optim.AdamW if cfg.adam_bias_correction else UncorrectedAdamW
+    optimizer = adamw(groups, lr=lr, eps=1e-6)
+    schedule = lr_lambda(int(cfg.warmup_ratio * total), total, cfg.schedule)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+class ClsHead(torch.nn.Module):
+    """The reference's classification (and regression) head: dropout on the [CLS] vector, then one dense layer;
+    no pooler, no activation. HF's ElectraClassificationHead has two layers (dense, gelu, dropout, out_proj), so
+    this one trains in its place and `as_electra_head` writes it back as an ElectraClassificationHead that computes
+    the same logits, which keeps the saved folder loadable by `pipeline()` without remote code."""
+
+    def __init__(self, config):
+        super().__init__()
+        if 2 * config.num_labels > config.hidden_size:
+            raise UsageError(f"head = 'reference' needs hidden size >= 2 x labels ({config.hidden_size} < "
+                             f"2 x {config.num_labels}) to be saved as HF's head; use --set head=hf")
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = torch.nn.Dropout(dropout)
+        self.out = torch.nn.Linear(config.hidden_size, config.num_labels)
+        torch.nn.init.xavier_uniform_(self.out.weight)  # tf.layers.dense's default (glorot uniform), as the reference
+        torch.nn.init.zeros_(self.out.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, labels)
+        return self.out(self.dropout(features[:, 0]))
+
+    def as_electra_head(self, config) -> torch.nn.Module:
+        """An ElectraClassificationHead that computes this head's logits exactly (dropout aside): since
+        gelu(z) - gelu(-z) = z for every z, dense = [W; -W; 0] and out_proj = [I, -I, 0] give W x + b. Fine-tuning
+        the saved folder further with HF trains it as HF's two-layer head from that start."""
+        from transformers.models.electra.modeling_electra import ElectraClassificationHead
+
+        weight, bias = self.out.weight, self.out.bias  # (k, H), (k,)
+        k = weight.shape[0]
+        head = ElectraClassificationHead(config).to(weight.device, weight.dtype)
+        eye = torch.eye(k, device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            for tensor in (head.dense.weight, head.dense.bias, head.out_proj.weight, head.out_proj.bias):
+                tensor.zero_()
+            head.dense.weight[:k], head.dense.weight[k : 2 * k] = weight, -weight
+            head.dense.bias[:k], head.dense.bias[k : 2 * k] = bias, -bias
+            head.out_proj.weight[:, :k], head.out_proj.weight[:, k : 2 * k] = eye, -eye
+        return head
 
 
 # ---- the stage -------------------------------------------------------------------------------------------
@@ -316,7 +391,7 @@ def finetune(
         raise UsageError(f"{model_dir}: not a model folder (no config.json){hint}")
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    train = load_examples(train_file, cfg, tokenizer, None, header)
+    train = load_examples(train_file, cfg, tokenizer, None, header, double_unordered=bool(cfg.double_unordered))
     id2label, label2id = label_maps(train, cfg)
     validation = load_examples(validation_file, cfg, tokenizer, label2id, header)
     test = load_examples(test_file, cfg, tokenizer, label2id, header) if test_file else None
@@ -360,7 +435,8 @@ def finetune(
             "model": str(model_dir),
             "train_examples": len(train.labels),
             "validation_examples": len(validation.labels),
-            "config": {k: v for k, v in asdict(cfg).items()} | {"lr": lr, "layer_decay": decay, "metric": metric_set},
+            "config": {k: v for k, v in asdict(cfg).items()} | {"lr": lr, "layer_decay": decay, "metric": metric_set,
+                                                          "double_unordered": bool(cfg.double_unordered)},
             "seconds": round(sum(r["seconds"] for r in runs), 1),
         }
         if runs[chosen].get("test"):
@@ -389,7 +465,7 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
-
+    from transformers import ElectraForSequenceClassification
 
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)
@@ -399,11 +475,15 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
         kwargs["problem_type"] = "single_label_classification"
     model_class = AutoModelForTokenClassification if cfg.task_type == "token-classification" else AutoModelForSequenceClassification
     model = model_class.from_pretrained(model_dir, **kwargs)
+    reference_head = cfg.head == "reference" and isinstance(model, ElectraForSequenceClassification)
+    if reference_head:
+        model.classifier = ClsHead(model.config)
+    elif cfg.head == "reference" and cfg.task_type != "token-classification" and seed == cfg.seeds[0]:
+        log.warning("head = 'reference' is for ELECTRA models; %s keeps its own head", type(model).__name__)
     labels = encode_labels(train, cfg, label2id)
     steps_per_epoch = math.ceil(len(train.input_ids) / cfg.batch_size)
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    optimizer = torch.optim.AdamW(layerwise_groups(model, lr, decay, cfg.weight_decay), lr=lr, eps=1e-6)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(int(cfg.warmup_ratio * total), total))
+    optimizer, scheduler = make_optimizer(model, cfg, lr, decay, total)
     model, optimizer = accelerator.prepare(model, optimizer)
     generator = torch.Generator().manual_seed(seed)
     pad_id = tokenizer.pad_token_id or 0
@@ -429,6 +509,8 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
                 step += 1
                 bar.update(task, advance=1, status=f"loss {loss.item():.3f}" if step % 20 == 0 else None)
     unwrapped = accelerator.unwrap_model(model)
+    if reference_head:  # predictions below come from the head as saved
+        unwrapped.classifier = unwrapped.classifier.as_electra_head(unwrapped.config)
     predictions = predict_examples(unwrapped, validation, cfg, pad_id, accelerator.device)
     gold = encode_labels(validation, cfg, label2id)
     result = {"seed": seed, "validation": score(metric_set, cfg, gold, predictions), "seconds": time.time() - started}

@@ -174,7 +174,10 @@ def test_glue_layout_two_tasks_with_their_metrics(tiny_pretrained, tmp_path):
         else:
             expected = metrics.pearson([r["gold"] for r in rows], [r["score"] for r in rows])
         assert math.isclose(summary["median"], expected, abs_tol=1e-6) or (math.isnan(expected) and math.isnan(summary["median"]))
-    assert json.loads((tmp_path / "glue-stsb" / "metrics.json").read_text())["config"]["epochs"] == 1
+    stsb = json.loads((tmp_path / "glue-stsb" / "metrics.json").read_text())
+    assert stsb["config"]["epochs"] == 1
+    # the reference's double_unordered: STS-B trains on both sentence orders; validation keeps one
+    assert (stsb["train_examples"], stsb["validation_examples"], stsb["config"]["double_unordered"]) == (160, 40, True)
 
 
 def test_metrics_against_hand_computed_values():
@@ -187,22 +190,168 @@ def test_metrics_against_hand_computed_values():
     assert math.isclose(metrics.spearman([1, 2, 3, 4], [1, 3, 2, 4]), 0.8)
 
 
-def test_layerwise_decay_groups(tiny_pretrained):
-    model = AutoModelForSequenceClassification.from_pretrained(disc(tiny_pretrained), num_labels=2)
-    layers = model.config.num_hidden_layers
-    groups = layerwise_groups(model, 1e-3, 0.8, 0.0)
+def layer_lrs(model, groups) -> dict:
+    """{"embeddings": lr, 0: lr, 1: lr, ..., "head": lr}, checking that every parameter of a part has one lr."""
     names = {id(p): n for n, p in model.named_parameters()}
+    lrs: dict = {}
     for group in groups:
         for p in group["params"]:
             name = names[id(p)]
             if ".layer." in name:
-                i = int(name.split(".layer.")[1].split(".")[0])
-                assert math.isclose(group["lr"], 1e-3 * 0.8 ** (layers - i))
-            elif "embeddings" in name:
-                assert math.isclose(group["lr"], 1e-3 * 0.8 ** (layers + 1))
+                part = int(name.split(".layer.")[1].split(".")[0])
             else:
-                assert group["lr"] == 1e-3  # the classifier head gets the full rate
+                part = "embeddings" if "embeddings" in name else "head"
+            assert lrs.setdefault(part, group["lr"]) == group["lr"], name
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    return lrs
+
+
+def test_layerwise_decay_groups_reference_and_contiguous(tiny_pretrained):
+    model = AutoModelForSequenceClassification.from_pretrained(disc(tiny_pretrained), num_labels=2)
+    assert model.config.num_hidden_layers == 2
+    # google-research/electra's _get_layer_lrs: lr x d^(L+2-depth), embeddings depth 0, layer i depth i+1, head L+2
+    reference = layer_lrs(model, layerwise_groups(model, 1e-3, 0.8, 0.0))
+    assert reference.keys() == {"embeddings", 0, 1, "head"}
+    for part, power in (("head", 0), (1, 2), (0, 3), ("embeddings", 4)):  # the top layer gets lr x d^2
+        assert math.isclose(reference[part], 1e-3 * 0.8**power), (part, reference)
+    contiguous = layer_lrs(model, layerwise_groups(model, 1e-3, 0.8, 0.0, style="contiguous"))
+    for part, power in (("head", 0), (1, 1), (0, 2), ("embeddings", 3)):  # electra-cli's before: d^(L+1-depth)
+        assert math.isclose(contiguous[part], 1e-3 * 0.8**power), (part, contiguous)
+
+
+def test_schedule_shapes_at_a_few_steps():
+    from electra_cli.schedule import lr_lambda
+
+    reference = lr_lambda(10, 100, shape="reference")  # (1 - t/T) x min(1, t/W): the decay runs from step 0
+    expected = {0: 0.0, 5: 0.95 * 0.5, 10: 0.9, 50: 0.5, 90: 0.1, 100: 0.0, 130: 0.0}
+    assert {t: round(reference(t), 12) for t in expected} == expected
+    assert lr_lambda(0, 100, shape="reference")(0) == 1.0  # no warmup: the decay alone
+    default = lr_lambda(10, 100)  # pretraining's shape, unchanged: warmup to 1, then decay from W to T
+    assert [default(t) for t in (0, 5, 10, 55, 100)] == [0.0, 0.5, 1.0, 0.5, 0.0]
+    assert lr_lambda(10, 100, shape="warmup-then-decay")(55) == 0.5
+
+
+def test_adamw_without_bias_correction_against_a_hand_computed_step():
+    from electra_cli.schedule import UncorrectedAdamW
+
+    lr, wd, eps = 0.1, 0.01, 1e-6
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    optimizer = UncorrectedAdamW([{"params": [p], "weight_decay": wd}], lr=lr, eps=eps)
+    p.grad = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    optimizer.step()
+    # m = 0.1 g, v = 0.001 g^2, uncorrected: m / sqrt(v) = sqrt(10) sign(g) (torch's AdamW would step by sign(g))
+    # step 1: 1 - 0.1 x (0.05 / (sqrt(0.00025) + eps) + 0.01 x 1), -2 - 0.1 x (-0.1 / (sqrt(0.001) + eps) - 0.02)
+    first = [1 - 0.1 * (0.05 / (math.sqrt(0.00025) + eps) + 0.01), -2 - 0.1 * (-0.1 / (math.sqrt(0.001) + eps) - 0.02)]
+    assert torch.allclose(p.detach(), torch.tensor(first, dtype=torch.float64), rtol=0, atol=1e-12)
+    assert math.isclose(first[0], 1 - 0.1 * (math.sqrt(10) + 0.01), abs_tol=1e-4)  # eps aside
+    p.grad = torch.tensor([0.25, 0.5], dtype=torch.float64)
+    optimizer.step()
+    # m = 0.9 x 0.05 + 0.1 x 0.25 = 0.07, v = 0.999 x 0.00025 + 0.001 x 0.0625; then m = 0.9 x -0.1 + 0.05 = -0.04,
+    # v = 0.999 x 0.001 + 0.001 x 0.25
+    m, v = [0.07, -0.04], [0.999 * 0.00025 + 0.0000625, 0.000999 + 0.00025]
+    second = [x - 0.1 * (mi / (math.sqrt(vi) + eps) + 0.01 * x) for x, mi, vi in zip(first, m, v)]
+    assert torch.allclose(p.detach(), torch.tensor(second, dtype=torch.float64), rtol=0, atol=1e-12)
+    biased = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    torch_adamw = torch.optim.AdamW([biased], lr=lr, eps=eps, weight_decay=0.0)
+    biased.grad = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    torch_adamw.step()
+    assert torch.allclose(biased.detach(), torch.tensor([0.9, -1.9], dtype=torch.float64), atol=1e-5)  # different
+
+
+def test_optimizer_and_schedule_are_the_reference_by_default_and_hf_style_by_settings(tiny_pretrained):
+    from electra_cli.finetune import FinetuneConfig, load_finetune_config, make_optimizer
+    from electra_cli.schedule import UncorrectedAdamW
+
+    model = AutoModelForSequenceClassification.from_pretrained(disc(tiny_pretrained), num_labels=2)
+    optimizer, scheduler = make_optimizer(model, FinetuneConfig(), 1e-3, 0.8, total=100)
+    assert type(optimizer) is UncorrectedAdamW and optimizer.defaults["eps"] == 1e-6
+    assert sorted(g["initial_lr"] for g in optimizer.param_groups)[-1] == 1e-3  # the head
+    assert min(g["initial_lr"] for g in optimizer.param_groups) == pytest.approx(1e-3 * 0.8**4)  # embeddings
+    assert scheduler.lr_lambdas[0](10) == pytest.approx(0.9)
+    for name in ("electra-small", "electra-base", "electra-large"):  # the recipes say so too
+        cfg = load_finetune_config(name, [])
+        assert (cfg.schedule, cfg.adam_bias_correction, cfg.layer_decay_style, cfg.head) == (
+            "reference", False, "reference", "reference")
+    hf_style = load_finetune_config("electra-small", ["schedule=warmup-then-decay", "adam_bias_correction=true",
+                                                      "layer_decay_style=contiguous", "head=hf"])
+    optimizer, scheduler = make_optimizer(model, hf_style, 1e-3, 0.8, total=100)
+    assert type(optimizer) is torch.optim.AdamW and scheduler.lr_lambdas[0](10) == 1.0
+    assert min(g["initial_lr"] for g in optimizer.param_groups) == pytest.approx(1e-3 * 0.8**3)
+
+
+def test_reference_head_is_saved_as_an_hf_head_with_the_same_logits():
+    from transformers import ElectraConfig
+
+    from electra_cli.finetune import ClsHead
+
+    config = ElectraConfig(vocab_size=50, hidden_size=16, embedding_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    head = ClsHead(config).eval()
+    features = torch.randn(6, 5, 16) * 4  # (B, T, H)
+    hf_head = head.as_electra_head(config).eval()
+    assert torch.allclose(head(features), hf_head(features), atol=1e-5)
+    assert torch.allclose(head(features), features[:, 0] @ head.out.weight.T + head.out.bias, atol=1e-6)  # 1 layer
+    config.num_labels = 9  # 2 x 9 > hidden 16: cannot be written as HF's head
+    with pytest.raises(Exception, match="head=hf"):
+        ClsHead(config)
+
+
+def test_electra_recipe_output_has_the_one_layer_head_and_loads_in_a_pipeline(tiny_pretrained, family, tmp_path):
+    train, val = family
+    out = tmp_path / "recipe"
+    result = run_cli("finetune", "--model", disc(tiny_pretrained), "--recipe", "electra-small", "--train", train,
+                     "--validation", val, "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert (config["schedule"], config["head"], config["layer_decay_style"], config["adam_bias_correction"]) == (
+        "reference", "reference", "reference", False)
+    head = AutoModelForSequenceClassification.from_pretrained(out).classifier  # HF's ElectraClassificationHead
+    eye = torch.eye(2)
+    assert torch.equal(head.out_proj.weight[:, :2], eye) and torch.equal(head.out_proj.weight[:, 2:4], -eye)
+    assert not head.out_proj.weight[:, 4:].any() and not head.out_proj.bias.any()
+    assert torch.equal(head.dense.weight[2:4], -head.dense.weight[:2]) and not head.dense.weight[4:].any()
+    classifier = pipeline("text-classification", model=str(out))
+    rows = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()[:8]]
+    for row, got in zip(rows, classifier([r["text"] for r in rows])):
+        assert got["label"] == row["label"] and math.isclose(got["score"], row["score"], abs_tol=1e-4)
+
+
+def test_double_unordered_trains_both_orders_and_leaves_validation_alone(tiny_pretrained, tmp_path):
+    from transformers import AutoTokenizer
+
+    from electra_cli.finetune import FinetuneConfig, glue_setup, load_examples
+
+    rng = __import__("random").Random(5)
+    path = tmp_path / "pairs.csv"
+    pairs = [(family_example(rng)[0], family_example(rng)[0], str(i % 2)) for i in range(6)]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("a", "b", "label"), *pairs])
+    tokenizer = AutoTokenizer.from_pretrained(disc(tiny_pretrained))
+    cfg = FinetuneConfig(text_field="a", text_pair_field="b")
+    doubled = load_examples(path, cfg, tokenizer, None, double_unordered=True)
+    assert len(doubled.input_ids) == 12 and doubled.labels == [p[2] for p in pairs] * 2
+    for i, (a, b, _) in enumerate(pairs):
+        assert doubled.input_ids[i] == tokenizer(a, b)["input_ids"]
+        assert doubled.input_ids[6 + i] == tokenizer(b, a)["input_ids"]
+    assert len(load_examples(path, cfg, tokenizer, None).input_ids) == 6
+    glue = tmp_path / "glue"
+    for folder in ("MRPC", "STS-B", "RTE"):
+        (glue / folder).mkdir(parents=True)
+        for split in ("train", "dev"):
+            (glue / folder / f"{split}.tsv").write_text("x\n")
+    for task, expected in (("glue-mrpc", True), ("glue-stsb", True), ("glue-rte", False)):
+        cfg = FinetuneConfig()
+        glue_setup(task, glue, cfg, epochs_set=False)
+        assert cfg.double_unordered is expected, task
+    cfg = FinetuneConfig(double_unordered=False)
+    glue_setup("glue-mrpc", glue, cfg, epochs_set=False)
+    assert cfg.double_unordered is False  # an explicit setting wins over the preset
+    single = tmp_path / "single.csv"
+    single.write_text("text,label\ncat dog,animal\n")
+    result = run_cli("finetune", "--model", disc(tiny_pretrained), "--train", single, "--validation", single,
+                     "--out", tmp_path / "x", "--set", "double_unordered=true")
+    assert result.exit_code == 2 and "double_unordered needs pairs" in result.output
 
 
 def test_bad_inputs_are_clear_errors(tiny_pretrained, family, tmp_path):
