@@ -154,8 +154,12 @@ def prune_checkpoints(checkpoints: Path, keep_last: int) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: int) -> TrainingState:
-    """Restore everything `save_checkpoint` wrote (weights_only loads: nothing in a checkpoint runs code)."""
+def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: int, seed: int) -> TrainingState:
+    """Restore everything `save_checkpoint` wrote (weights_only loads: nothing in a checkpoint runs code).
+
+    A rank the checkpoint has no RNG state for (it was saved by fewer processes) is seeded from (seed, rank,
+    step), so that every rank still masks, samples and drops out differently.
+    """
     folder = Path(folder)
     try:
         missing, unexpected = load_model(model, str(folder / MODEL_FILE), strict=False)
@@ -165,12 +169,14 @@ def load_checkpoint(folder: Path, *, model, optimizer, scheduler, scaler, rank: 
         scheduler.load_state_dict(torch.load(folder / SCHEDULER_FILE, weights_only=True))
         if scaler is not None and (folder / SCALER_FILE).is_file():
             scaler.load_state_dict(torch.load(folder / SCALER_FILE, weights_only=True))
+        state = TrainingState(**json.loads((folder / STATE_FILE).read_text()))
         rng = folder / rng_file(rank)
         if rng.is_file():
             set_rng_state(torch.load(rng, weights_only=True))
         else:
-            log.warning("%s has no RNG state for rank %d (different process count); masking RNG reseeded", folder, rank)
-        state = TrainingState(**json.loads((folder / STATE_FILE).read_text()))
+            seed_rank(seed, rank, state.step)
+            log.warning("%s has no RNG state for rank %d (saved by fewer processes); seeded from (seed %d, rank %d, "
+                        "step %d)", folder, rank, seed, rank, state.step)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
         if isinstance(err, DataError):
             raise
@@ -185,6 +191,13 @@ def is_tied_alias(model: torch.nn.Module, name: str) -> bool:
     return target is not None and any(
         other != name and t.data_ptr() == target.data_ptr() for other, t in tensors.items()
     )
+
+
+def seed_rank(seed: int, rank: int, step: int) -> None:
+    """Seed this process's torch RNGs (CPU and GPU) from (seed, rank, step): distinct streams per rank."""
+    import numpy as np
+
+    torch.manual_seed(int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1))
 
 
 def rng_state() -> dict:

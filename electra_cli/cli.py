@@ -143,6 +143,11 @@ def shard(
         Optional[int], typer.Option(metavar="N", show_default="all cores", help="Tokenizing processes.")
     ] = None,
     rows_per_shard: Annotated[int, typer.Option(metavar="N", help="Examples per Arrow file.")] = 100_000,
+    split_sentences: Annotated[
+        bool,
+        typer.Option("--split-sentences/--no-split-sentences",
+                     help="Split lines into sentences before packing (for a paragraph or document per line)."),
+    ] = True,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
@@ -160,6 +165,7 @@ def shard(
         validation_fraction=validation_fraction,
         seed=seed,
         rows_per_shard=rows_per_shard,
+        split_sentences=split_sentences,
         **({"workers": workers} if workers is not None else {}),
     )
     options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
@@ -176,7 +182,8 @@ def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards
     from electra_cli.shard import verify_shards
 
     result = verify_shards(shards)
-    console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {shards}/manifest.json")
+    console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {escape(str(shards))}/manifest.json",
+                  soft_wrap=True)
 
 
 @app.command(cls=Command, context_settings={"allow_extra_args": False})
@@ -185,9 +192,10 @@ def pretrain(
     shards: Annotated[Path, typer.Option("--shards", metavar="DIR", help="Shards folder from `electra-cli shard`.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Run folder: config, metrics, checkpoints, final models.")],
     recipe: Annotated[
-        str,
-        typer.Option("--recipe", metavar="RECIPE", help="A recipe file or a bundled name: electra-tiny, -small, -base, -large."),
-    ] = "electra-small",
+        Optional[str],
+        typer.Option("--recipe", metavar="RECIPE", show_default="electra-small; a resumed run: its own",
+                     help="A recipe file or a bundled name: electra-tiny (CPU), electra-small, -base, -large (GPU)."),
+    ] = None,
     set_: Annotated[
         Optional[list[str]],
         typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set optim.lr=1e-3."),
@@ -223,12 +231,13 @@ def pretrain(
         int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch.")
     ] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Print the whole resolved config (it is in OUT/config.toml either way).")] = False,
 ) -> None:
     """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports.
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
     """
-    from electra_cli.pretrain import launch_processes, load_pretrain_config
+    from electra_cli.pretrain import launch_processes, run_config
     from electra_cli.pretrain import pretrain as run_pretrain
 
     if num_processes > 1 and "WORLD_SIZE" not in os.environ:
@@ -237,8 +246,8 @@ def pretrain(
     flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
              "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
-    cfg = load_pretrain_config(recipe, overrides)
-    run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite)
+    cfg = run_config(out, resume, recipe, overrides)
+    run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite, verbose=verbose)
 
 
 @app.command(cls=Command)

@@ -86,7 +86,10 @@ def model_card(role: str, cfg, state, health: dict, manifest: dict) -> str:
         "",
     ]
     if "disc_loss_ratio" in health:
-        verdict = "still on the plateau: not yet useful" if health["on_plateau"] else "off the plateau: learning"
+        verdict = {"off the plateau": "off the plateau: it detects replaced tokens",
+                   "still learning": "still learning: not yet at the plateau's level, not yet useful",
+                   "stuck on the plateau": "stuck on the plateau: it answers 'original' everywhere, not useful"
+                   }.get(health.get("verdict"), "on the plateau" if health["on_plateau"] else "off the plateau")
         lines += [
             "| metric | value |",
             "| --- | --- |",

@@ -1,9 +1,12 @@
 """ELECTRA generator + discriminator as one nn.Module, the masking and the loss (as the reference fixes them).
 
-Masking happens here, on the device, fresh every step: round(0.15 * n) real tokens per sequence (at most
-int(0.155 * L)), 85% of them replaced by [MASK], 15% kept. The number of masked slots per sequence is static
-(int(0.155 * L)); sequences with fewer masked tokens carry invalid slots that the loss ignores, so every step
-has the same shapes and compiled graphs are reused.
+Masking happens here, on the device, fresh every step: round(mask_prob * n) real tokens per sequence (at most
+int((mask_prob + 0.005) * L), the reference's cap), 85% of them replaced by [MASK], 15% kept. The number of
+masked slots per sequence is static; sequences with fewer masked tokens carry invalid slots that the loss
+ignores, so every step has the same shapes and compiled graphs are reused.
+
+`forward` returns the loss terms and, apart, a `metrics` dict of detached tensors: nothing a caller keeps for
+logging holds on to the training graph.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from electra_cli.errors import UsageError
 from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 MASK_PROB = 0.15  # share of real tokens masked per sequence
-MAX_MASK_PROB = 0.155  # static number of masked slots: int(0.155 * max_seq_len)
+MASK_SLOT_MARGIN = 0.005  # static number of masked slots: int((mask_prob + 0.005) * max_seq_len), as the reference
 MASK_TOKEN_PROB = 0.85  # of the masked positions, this share shows [MASK]; the rest keep the original token
 DISC_WEIGHT = 50.0  # loss = generator MLM + 50 x discriminator BCE
 
@@ -59,6 +62,11 @@ class ModelConfig:
     @property
     def generator_hidden(self) -> int:
         return max(1, int(self.hidden * self.generator_multiplier))
+
+
+def masked_slots(seq_len: int, mask_prob: float = MASK_PROB) -> int:
+    """Static number of masked slots per sequence: int((mask_prob + 0.005) * L), the reference's cap."""
+    return max(1, int((mask_prob + MASK_SLOT_MARGIN) * seq_len))
 
 
 def hf_configs(cfg: ModelConfig, vocab_size: int) -> tuple[ElectraConfig, ElectraConfig | None]:
@@ -150,7 +158,7 @@ class Electra(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> dict:
         """One training (or evaluation) forward pass: mask, generate, sample, discriminate. (B, L) inputs."""
         seq_len = input_ids.shape[1]
-        positions, valid = mask_positions(input_ids, max(1, int(MAX_MASK_PROB * seq_len)), self.cfg.mask_prob)
+        positions, valid = mask_positions(input_ids, masked_slots(seq_len, self.cfg.mask_prob), self.cfg.mask_prob)
         originals = input_ids.gather(1, positions)  # (B, S)
         show_mask = valid & (torch.rand(valid.shape, device=valid.device) < MASK_TOKEN_PROB)
         masked_ids = input_ids.scatter(1, positions, torch.where(show_mask, MASK_ID, originals))
@@ -165,11 +173,12 @@ class Electra(nn.Module):
         n_valid = valid_f.sum().clamp(min=1)
         token_loss = F.cross_entropy(logits.float().flatten(0, 1), originals.flatten(), reduction="none")
         gen_loss = (token_loss * valid_f.flatten()).sum() / n_valid
+        metrics = {"gen_loss": gen_loss.detach()}
         with torch.no_grad():
-            gen_correct = ((logits.argmax(-1) == originals).float() * valid_f).sum() / n_valid
-        out = {"gen_loss": gen_loss, "gen_acc": gen_correct, "loss": gen_loss}
+            metrics["gen_acc"] = ((logits.argmax(-1) == originals).float() * valid_f).sum() / n_valid
         if self.discriminator is None:
-            return out
+            metrics["loss"] = gen_loss.detach()
+            return {"loss": gen_loss, "gen_loss": gen_loss, "metrics": metrics}
 
         with torch.no_grad():
             sampled = torch.where(valid, gumbel_sample(logits), originals)  # (B, S)
@@ -188,22 +197,31 @@ class Electra(nn.Module):
         n_tokens = weights.sum().clamp(min=1)
         bce = F.binary_cross_entropy_with_logits(disc_logits.float(), labels, reduction="none")
         disc_loss = (bce * weights).sum() / n_tokens
-        out["disc_loss"] = disc_loss
-        out["loss"] = gen_loss + self.cfg.disc_weight * disc_loss
-        with torch.no_grad():
-            predicted = (disc_logits > 0).float()
-            replaced = (labels * weights).sum()
-            true_pos = (predicted * labels * weights).sum()
-            out["disc_acc"] = ((predicted == labels).float() * weights).sum() / n_tokens
-            out["replaced_frac"] = replaced / n_tokens
-            out["disc_precision"] = true_pos / (predicted * weights).sum().clamp(min=1)
-            out["disc_recall"] = true_pos / replaced.clamp(min=1)
-            out["disc_entropy"] = binary_entropy(out["replaced_frac"])
-            # Returned for AUC: logits and labels of the real tokens (the caller decides whether to keep them).
-            out["disc_logits"] = disc_logits.detach()
-            out["disc_labels"] = labels
-            out["token_weights"] = weights
-        return out
+        loss = gen_loss + self.cfg.disc_weight * disc_loss
+        metrics.update(disc_metrics(disc_logits.detach(), labels, weights))
+        metrics.update(loss=loss.detach(), disc_loss=disc_loss.detach())
+        return {"loss": loss, "gen_loss": gen_loss, "disc_loss": disc_loss, "metrics": metrics}
+
+
+@torch.no_grad()
+def disc_metrics(disc_logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Replaced-token detection figures of one batch, on the device (no host sync). (B, L) inputs."""
+    n_tokens = weights.sum().clamp(min=1)
+    predicted = (disc_logits > 0).float()
+    replaced = (labels * weights).sum()
+    true_pos = (predicted * labels * weights).sum()
+    replaced_frac = replaced / n_tokens
+    return {
+        "disc_acc": ((predicted == labels).float() * weights).sum() / n_tokens,
+        "replaced_frac": replaced_frac,
+        "disc_precision": true_pos / (predicted * weights).sum().clamp(min=1),
+        "disc_recall": true_pos / replaced.clamp(min=1),
+        "disc_entropy": binary_entropy(replaced_frac),
+        # for AUC: logits and labels of the batch (the caller decides whether to keep them)
+        "disc_logits": disc_logits,
+        "disc_labels": labels,
+        "token_weights": weights,
+    }
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -218,9 +236,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def count_params(module: nn.Module, exclude_embeddings: bool = False) -> int:
+    """Parameters, each shared tensor once; `exclude_embeddings` leaves out the lookup tables (no FLOPs) but
+    keeps `embeddings_project`, a real matmul when the embedding size differs from the hidden size."""
     seen, total = set(), 0
     for name, p in module.named_parameters():
-        if id(p) in seen or (exclude_embeddings and "embeddings" in name):
+        if id(p) in seen or (exclude_embeddings and name.startswith("embeddings.")):
             continue
         seen.add(id(p))
         total += p.numel()
@@ -230,9 +250,9 @@ def count_params(module: nn.Module, exclude_embeddings: bool = False) -> int:
 def flops_per_token(model: Electra, seq_len: int) -> float:
     """Training FLOPs per input token: 6 x matmul parameters touched per token + attention (fwd + bwd).
 
-    Per encoder: 6 x (non-embedding parameters) + 12 x layers x hidden x seq_len (attention scores and
-    values). The generator's LM head (embedding x vocab) runs only at the masked slots; the discriminator head
-    is in its non-embedding parameters. Embedding lookups cost no FLOPs.
+    Per encoder: 6 x (non-embedding parameters, `embeddings_project` included) + 12 x layers x hidden x seq_len
+    (attention scores and values). The generator's LM head (embedding x vocab) runs only at the masked slots;
+    the discriminator head is in its non-embedding parameters. Embedding lookups cost no FLOPs.
     """
     total = 0.0
     vocab = model.generator.config.vocab_size
@@ -242,7 +262,7 @@ def flops_per_token(model: Electra, seq_len: int) -> float:
         encoder_params = count_params(hf.electra, exclude_embeddings=True)
         total += 6 * encoder_params + 12 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
     head = model.generator.generator_predictions
-    slot_share = max(1, int(MAX_MASK_PROB * seq_len)) / seq_len
+    slot_share = masked_slots(seq_len, model.cfg.mask_prob) / seq_len
     total += 6 * (count_params(head) + model.cfg.embedding * vocab) * slot_share
     if model.discriminator is not None:
         total += 6 * count_params(model.discriminator.discriminator_predictions)

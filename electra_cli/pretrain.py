@@ -1,6 +1,8 @@
-"""The pretraining loop: one `train()` read top to bottom, with Accelerate for devices, DDP and mixed precision.
+"""The pretraining loop, with Accelerate for devices, DDP and mixed precision.
 
-lr -> micro-batches -> generator + discriminator loss -> accumulate -> clip -> step -> log -> eval -> save -> stop.
+`pretrain()` reads top to bottom: `setup()` builds everything (inputs, model, optimizer, resume), `train()` runs
+lr -> micro-batches -> generator + discriminator loss -> accumulate -> clip -> step -> log -> eval -> save -> stop,
+with `training_step()` one optimizer step that a test can call alone, and `finish()` judges health and exports.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from electra_cli import config as configlib
-from electra_cli.atomic import sha256_file
+from electra_cli.atomic import sha256_file, write_text_atomic
 from electra_cli.checkpoint import (
     SHARDS_MANIFEST_COPY,
     TOKENIZER_FILES,
@@ -28,83 +29,32 @@ from electra_cli.checkpoint import (
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
+    seed_rank,
     step_dir,
 )
 from electra_cli.console import console, count_progress, log
 from electra_cli.data import ShardSet, TrainOrder, eval_batches, train_batches
 from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, DataError, ElectraCliError, UsageError
 from electra_cli.export import export_models
-from electra_cli.precision import device_peak_flops, resolve_precision
-from electra_cli.schedule import lr_lambda
 from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
+from electra_cli.precision import device_peak_flops, resolve_precision
+from electra_cli.pretrain_config import (  # noqa: F401 - re-exported: callers build configs from here
+    DataConfig,
+    OptimConfig,
+    PretrainConfig,
+    TrainConfig,
+    load_pretrain_config,
+    resume_config,
+)
+from electra_cli.schedule import lr_lambda
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest, recorded_vocab_dir
 from electra_cli.vocab import load_vocab_manifest
 
-PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: still on the plateau
+PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: not off the plateau
+ABOVE_PLATEAU_RATIO = 1.1  # above this the discriminator has not even learned the base rate yet: still learning
 EVAL_SEED = 20200  # masking for validation is the same every time, so validation figures are comparable
-
-
-@dataclass
-class DataConfig:
-    """What the run expects of its shards."""
-
-    max_seq_len: int = 128  # must equal the shards' max_seq_len (`electra-cli shard --max-seq-len`)
-    verify: Literal["sizes", "hashes"] = "sizes"  # start-up check: sizes always; "hashes" re-hashes every shard
-
-
-@dataclass
-class OptimConfig:
-    """AdamW with linear warmup and linear decay to 0 (the reference's settings)."""
-
-    lr: float = 5e-4  # peak learning rate
-    warmup_steps: int = 10_000  # linear warmup from 0
-    weight_decay: float = 0.01  # none on LayerNorm weights and biases
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-6
-    clip_norm: float = 1.0  # gradient clipping (global norm)
-
-
-@dataclass
-class TrainConfig:
-    """How long, how big, how often."""
-
-    steps: int = 1_000_000  # optimizer steps; the schedule decays to 0 at this step
-    batch_size: int = 128  # sequences per optimizer step, all processes together
-    micro_batch_size: int = 0  # sequences per forward on one process; 0 = batch_size / processes
-    seed: int = 1234  # initialisation, data order and masking
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on GPUs that have it, else fp16; fp32 on CPU
-    compile: bool = False  # torch.compile the model (eager fallback if compilation fails)
-    compile_backend: str = "inductor"  # torch.compile backend ("aot_eager" to debug graph breaks quickly)
-    compile_mode: str = ""  # e.g. "max-autotune" (CUDA graphs + autotuned kernels); "" = default
-    log_every: int = 100  # steps between metrics lines (and host syncs for logging)
-    eval_every: int = 1000  # steps between validation passes (0: only at the end)
-    eval_batches: int = 20  # validation micro-batches per process
-    save_every: int = 10_000  # steps between checkpoints (one is always written at the end)
-    keep_last: int = 3  # complete checkpoints kept (at least 2)
-    max_nonfinite: int = 10  # consecutive steps with a non-finite loss before the run stops
-    stop_at: int = 0  # save and stop after this step (to fit a job time limit); 0: run to `steps`
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("steps", "batch_size", "log_every", "save_every", "eval_batches"):
-            if getattr(self, name) < 1:
-                problems.append(f"train.{name} must be >= 1")
-        if self.keep_last < 2:
-            problems.append(f"train.keep_last must be >= 2, got {self.keep_last}")
-        if problems:
-            raise UsageError("; ".join(problems))
-
-
-@dataclass
-class PretrainConfig:
-    """A pretraining recipe."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+CPU_ETA_WARNING_S = 3600  # on a CPU, say so when the first steps imply a run longer than this
 
 
 class StopTraining(ElectraCliError):
@@ -115,31 +65,50 @@ class StopTraining(ElectraCliError):
         self.exit_code = exit_code
 
 
-def load_pretrain_config(recipe: str | None, overrides: list[str]) -> PretrainConfig:
-    path = configlib.find_recipe(recipe, "pretrain") if recipe else None
-    return configlib.load_config(PretrainConfig, path, overrides)
+def run_config(out: Path, resume: str | None, recipe: str | None, overrides: list[str]) -> PretrainConfig:
+    """The config a `pretrain` command runs with: a new run's from the recipe, a resumed run's from its checkpoint."""
+    checkpoint = find_resume(Path(out) / "checkpoints", resume) if resume else None
+    if checkpoint is None or not (checkpoint / "config.toml").is_file():
+        return load_pretrain_config(recipe, overrides)
+    step = json.loads((checkpoint / "state.json").read_text())["step"]
+    cfg, changes = resume_config(checkpoint / "config.toml", recipe, overrides, step)
+    for change in changes:
+        log.info("changed on resume at %s", change)
+    return cfg
 
 
-class SignalFlag:
-    """SIGTERM / SIGINT set a flag; the loop saves a checkpoint at the end of the step and exits 143 / 130."""
+@dataclass
+class Run:
+    """Everything `train()` needs, built by `setup()`."""
 
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous = {}
+    cfg: PretrainConfig
+    accelerator: object
+    model: torch.nn.Module  # as prepared by Accelerate (DDP-wrapped with several processes)
+    raw_model: Electra
+    forward: object  # the model, compiled or not
+    optimizer: object
+    scheduler: object
+    scaler: object
+    state: TrainingState
+    train_set: ShardSet
+    val_set: ShardSet
+    order: TrainOrder
+    seq_len: int
+    micro: int
+    accumulation: int
+    out: Path
+    vocab_dir: Path
+    manifest: dict
+    config_toml: str
+    standalone_files: dict = field(default_factory=dict)
 
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
 
-    def _handle(self, signum, frame):
-        if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
 
 
 def pretrain(
@@ -149,55 +118,51 @@ def pretrain(
     resume: str | None = None,
     vocab_dir: Path | None = None,
     overwrite: bool = False,
+    verbose: bool = False,
 ) -> dict:
     """Pretrain ELECTRA on `shards`, writing checkpoints, metrics and the final HF folders under `out`."""
+    run = setup(cfg, Path(shards), Path(out), resume, vocab_dir, overwrite, verbose)
+    final = run.out / "final"
+    if run.state.step >= cfg.train.steps and final.is_dir():
+        log.info("%s is finished (step %d of %d); its models are in %s. To train further: --resume auto --max-steps N",
+                 run.out, run.state.step, cfg.train.steps, final)
+        end_distributed()
+        return {"step": run.state.step, "health": {}, "validation": {}, "out": str(run.out), "finished": True}
+    last_eval, last_window = train(run)
+    if run.state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
+        end_distributed()
+        return {"step": run.state.step, "health": {}, "validation": last_eval, "out": str(run.out), "stopped": True}
+    health = finish(run, last_eval or last_window)
+    return {"step": run.state.step, "health": health, "validation": last_eval, "out": str(run.out)}
+
+
+# ---- setup ---------------------------------------------------------------------------------------------
+
+
+def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, vocab_dir: Path | None,
+          overwrite: bool, verbose: bool = False) -> Run:
+    """Check the inputs against the recipe, build model and optimizer, and restore a checkpoint when resuming."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    shards, out = Path(shards), Path(out)
-    accelerator = Accelerator(
-        mixed_precision=resolve_precision(cfg.train.mixed_precision), cpu=not torch.cuda.is_available()
-    )
-    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
-    is_main = accelerator.is_main_process
+    precision = resolve_precision(cfg.train.mixed_precision)
+    accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    rank, world = accelerator.process_index, accelerator.num_processes
 
-    # ---- inputs: shards, vocab, run folder -----------------------------------------------------------
     manifest = load_manifest(shards)
     shards_sha = sha256_file(shards / SHARDS_MANIFEST)
     vocab_dir = Path(vocab_dir or recorded_vocab_dir(shards, manifest) or manifest["vocab"]["path"])
     if not vocab_dir.is_dir():
         raise UsageError(f"{vocab_dir}: vocab folder recorded in the shards manifest not found; pass --vocab")
     vocab = load_vocab_manifest(vocab_dir)
-    problems = []
-    if vocab["vocab_sha256"] != manifest["vocab"]["sha256"]:
-        problems.append(f"{vocab_dir} is not the vocabulary the shards in {shards} were built with (sha256 differs)")
     seq_len = int(manifest["max_seq_len"])
-    if seq_len != cfg.data.max_seq_len:
-        problems.append(
-            f"shards have max_seq_len {seq_len}, the recipe expects {cfg.data.max_seq_len} "
-            f"(re-shard, or --set data.max_seq_len={seq_len})"
-        )
-    if seq_len > cfg.model.max_position:
-        problems.append(f"max_seq_len {seq_len} exceeds model.max_position {cfg.model.max_position}")
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world
-    if micro < 1 or cfg.train.batch_size % (micro * world):
-        problems.append(
-            f"train.batch_size {cfg.train.batch_size} is not a multiple of micro_batch_size {micro} x {world} processes"
-        )
-    checkpoints = out / "checkpoints"
-    if resume is None and complete_checkpoints(checkpoints) and not overwrite:
-        problems.append(f"{out} already has checkpoints: pass --resume auto to continue, or --overwrite to start over")
-    if problems:
-        raise UsageError("; ".join(problems))
-    if cfg.data.verify == "hashes" and is_main:
+    check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
+    if cfg.data.verify == "hashes" and accelerator.is_main_process:
         from electra_cli.shard import verify_shards
 
         verify_shards(shards)
-    train_set = ShardSet(shards, "train")
-    val_set = ShardSet(shards, "validation")
-    accumulation = cfg.train.batch_size // (micro * world)
 
-    # ---- model, optimizer, schedule, resume ----------------------------------------------------------
     set_seed(cfg.train.seed)  # the same initial weights on every rank
     model = Electra(cfg.model, vocab["vocab_size"])
     optimizer = torch.optim.AdamW(
@@ -210,131 +175,164 @@ def pretrain(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.train.steps))
     scaler = getattr(accelerator, "scaler", None)  # fp16 loss scaling only
     state = TrainingState(shards_sha256=shards_sha, vocab_sha256=vocab["vocab_sha256"])
-    resume_from = find_resume(checkpoints, resume)
+    resume_from = find_resume(out / "checkpoints", resume)
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, rank=rank)
+        state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                                rank=rank, seed=cfg.train.seed)
         if state.shards_sha256 != shards_sha:
             raise DataError(f"{resume_from}: was trained on other shards (manifest sha256 differs from {shards})")
         if state.vocab_sha256 != vocab["vocab_sha256"]:
             raise DataError(f"{resume_from}: was trained with another vocabulary than {vocab_dir}")
         log.info("resuming from %s (step %d)", resume_from, state.step)
     else:
-        torch.manual_seed(cfg.train.seed * 1000 + rank)  # each rank masks differently
+        seed_rank(cfg.train.seed, rank, 0)  # each rank masks differently
     config_toml = configlib.dumps(cfg)
-    if is_main:
+    accumulation = cfg.train.batch_size // (micro * world)
+    if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.toml").write_text(config_toml)
-        show_config(cfg, shards, out, world, micro, accumulation, device)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    forward = maybe_compile(model, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
-    raw_model = accelerator.unwrap_model(model)
-    flops_token = flops_per_token(raw_model, seq_len)
-    peak = device_peak_flops(device)
+        write_text_atomic(out / "config.toml", config_toml)
+        show_config(cfg, shards, out, world, micro, accumulation, accelerator.device, precision, verbose)
+    prepared, optimizer = accelerator.prepare(model, optimizer)
+    forward = maybe_compile(prepared, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
+    standalone = {name: vocab_dir / name for name in TOKENIZER_FILES}
+    standalone[SHARDS_MANIFEST_COPY] = shards / SHARDS_MANIFEST
+    train_set = ShardSet(shards, "train")
+    return Run(
+        cfg=cfg, accelerator=accelerator, model=prepared, raw_model=accelerator.unwrap_model(prepared),
+        forward=forward, optimizer=optimizer, scheduler=scheduler, scaler=scaler, state=state,
+        train_set=train_set, val_set=ShardSet(shards, "validation"),
+        order=TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world),
+        seq_len=seq_len, micro=micro, accumulation=accumulation, out=out, vocab_dir=vocab_dir,
+        manifest=manifest, config_toml=config_toml, standalone_files=standalone,
+    )
 
-    order = TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world)
-    batches = train_batches(train_set, order, state.step, seq_len, pin=device.type == "cuda")
-    metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8") if is_main else None  # noqa: SIM115
+
+def check_inputs(cfg, vocab: dict, vocab_dir: Path, manifest: dict, shards: Path, out: Path, world: int, micro: int,
+                 resume: str | None, overwrite: bool) -> None:
+    """Every way the shards, the vocabulary, the recipe and the run folder can disagree, in one error."""
+    problems = []
+    if vocab["vocab_sha256"] != manifest["vocab"]["sha256"]:
+        problems.append(f"{vocab_dir} is not the vocabulary the shards in {shards} were built with (sha256 differs)")
+    seq_len = int(manifest["max_seq_len"])
+    if seq_len != cfg.data.max_seq_len:
+        problems.append(
+            f"shards have max_seq_len {seq_len}, the recipe expects {cfg.data.max_seq_len} "
+            f"(re-shard, or --set data.max_seq_len={seq_len})"
+        )
+    if seq_len > cfg.model.max_position:
+        problems.append(f"max_seq_len {seq_len} exceeds model.max_position {cfg.model.max_position}")
+    if micro < 1 or cfg.train.batch_size % (micro * world):
+        problems.append(
+            f"train.batch_size {cfg.train.batch_size} is not a multiple of micro_batch_size {micro} x {world} processes"
+        )
+    if resume is None and complete_checkpoints(out / "checkpoints") and not overwrite:
+        problems.append(f"{out} already has checkpoints: pass --resume auto to continue, or --overwrite to start over")
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+# ---- the loop --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeviceCounters:
+    """Running counts kept on the device, so that a step needs no host sync; read at log and save steps."""
+
+    streak: torch.Tensor  # consecutive skipped steps
+    skipped: torch.Tensor  # skipped steps in all
+    tokens: torch.Tensor  # non-pad tokens this rank trained on since the last read
+
+    @classmethod
+    def on(cls, device, skipped: int) -> DeviceCounters:
+        zero = torch.zeros((), device=device)
+        return cls(streak=zero.clone(), skipped=torch.full((), float(skipped), device=device), tokens=zero.clone())
+
+
+def training_step(run: Run, micro_batches: list[dict], counters: DeviceCounters) -> dict[str, torch.Tensor]:
+    """One optimizer step over this rank's micro-batches; returns the step's detached metrics (device tensors).
+
+    No host-device sync: a non-finite gradient norm (the same on every rank) skips the update on the device.
+    """
+    accelerator, device = run.accelerator, run.accelerator.device
+    metrics: dict[str, torch.Tensor] = {}
+    for i, mb in enumerate(micro_batches):
+        mb = {k: v.to(device, non_blocking=True) for k, v in mb.items()}
+        sync = i == len(micro_batches) - 1  # DDP all-reduces gradients on the last micro-batch only
+        with contextlib.nullcontext() if sync else accelerator.no_sync(run.model):
+            with accelerator.autocast():
+                outputs = run.forward(**mb)
+            accelerator.backward(outputs["loss"] / run.accumulation)
+        counters.tokens += mb["attention_mask"].sum()
+        for key, value in outputs["metrics"].items():  # (B, L) tensors: keep the last micro-batch's, for AUC
+            metrics[key] = value if value.ndim else metrics.get(key, 0) + value / len(micro_batches)
+    grad_norm = accelerator.clip_grad_norm_(run.model.parameters(), run.cfg.optim.clip_norm)
+    # Without loss scaling the fused AdamW skips a non-finite step on the device (found_inf); fp16's GradScaler
+    # does its own check.
+    found_inf = (~torch.isfinite(grad_norm)).float()
+    counters.streak = (counters.streak + found_inf) * found_inf
+    counters.skipped = counters.skipped + found_inf
+    if run.scaler is None and getattr(run.optimizer.optimizer, "_step_supports_amp_scaling", False):
+        run.optimizer.optimizer.found_inf = found_inf
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    metrics["grad_norm"] = grad_norm.detach().float()
+    return metrics
+
+
+def train(run: Run) -> tuple[dict, dict]:
+    """Steps until `train.steps` (or `train.stop_at`, or a signal); returns the last validation and window figures."""
+    cfg, state, accelerator = run.cfg, run.state, run.accelerator
+    device, world = accelerator.device, accelerator.num_processes
+    batches = train_batches(run.train_set, run.order, state.step, run.seq_len, pin=device.type == "cuda")
+    metrics_file = open(run.out / "metrics.jsonl", "a", encoding="utf-8") if run.is_main else None  # noqa: SIM115
+    counters = DeviceCounters.on(device, state.skipped_steps)
     window = MetricWindow()
-    streak = torch.zeros((), device=device)
-    skipped = torch.full((), float(state.skipped_steps), device=device)
-    sync_free = scaler is None and getattr(optimizer.optimizer, "_step_supports_amp_scaling", False)
+    speed = Speedometer(run, flops_per_token(run.raw_model, run.seq_len), device_peak_flops(device))
     # fp16 loss scaling overflows a few times in a row while it calibrates: allow for that before stopping
-    max_nonfinite = cfg.train.max_nonfinite + (20 if scaler is not None else 0)
+    max_nonfinite = cfg.train.max_nonfinite + (20 if run.scaler is not None else 0)
     in_a_row = 0
     last_eval: dict = {}
-    window_start, window_steps = time.perf_counter(), 0
-    progress = count_progress("pretrain") if is_main else contextlib.nullcontext()
-
-    standalone_files = {name: vocab_dir / name for name in TOKENIZER_FILES}
-    standalone_files[SHARDS_MANIFEST_COPY] = shards / SHARDS_MANIFEST
-
-    def checkpoint() -> None:
-        save_checkpoint(
-            step_dir(checkpoints, state.step), model=raw_model, optimizer=optimizer, scheduler=scheduler,
-            scaler=scaler, state=state, config_toml=config_toml,
-            rank=rank, world=world, barrier=accelerator.wait_for_everyone, extra_files=standalone_files,
-        )
-        if is_main:
-            prune_checkpoints(checkpoints, cfg.train.keep_last)
-
-    # ---- the loop ------------------------------------------------------------------------------------
+    progress = count_progress("pretrain") if run.is_main else contextlib.nullcontext()
     try:
-        with SignalFlag() as stop, progress as bar:
-            task = bar.add_task("pretrain", total=cfg.train.steps, completed=state.step, status="") if is_main else None
-            model.train()
+        with SignalFlag(world) as stop, progress as bar:
+            task = bar.add_task("pretrain", total=cfg.train.steps, completed=state.step, status="") if run.is_main else None
+            run.model.train()
             while state.step < cfg.train.steps:
-                micro_batches = next(batches)
-                lr = scheduler.get_last_lr()[0]
-                for i, mb in enumerate(micro_batches):
-                    mb = {k: v.to(device, non_blocking=True) for k, v in mb.items()}
-                    sync = i == len(micro_batches) - 1
-                    with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                        with accelerator.autocast():
-                            outputs = forward(**mb)
-                        accelerator.backward(outputs["loss"] / accumulation)
-                    window.add(outputs)
-                grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_norm)
-                # A non-finite gradient norm (the same on every rank) skips the update. Without loss scaling the
-                # fused AdamW skips it on the device (found_inf), so the step needs no host sync; fp16's
-                # GradScaler does its own check.
-                found_inf = (~torch.isfinite(grad_norm)).float()
-                streak = (streak + found_inf) * found_inf  # consecutive skipped steps, on the device
-                skipped = skipped + found_inf
-                if sync_free:
-                    optimizer.optimizer.found_inf = found_inf
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                lr = run.scheduler.get_last_lr()[0]
+                window.add(training_step(run, next(batches), counters))
                 state.step += 1
-                state.tokens_seen += cfg.train.batch_size * seq_len
-                window_steps += 1
-                window.grad_norm(grad_norm)
-
+                speed.tick(state.step)
                 at_end = state.step == cfg.train.steps
-                if state.step % cfg.train.log_every == 0 or state.step % cfg.train.save_every == 0 or at_end:
-                    in_a_row = check_nonfinite(state, streak, skipped, max_nonfinite, checkpoints)  # a host sync, only here
-                if state.step % cfg.train.log_every == 0 or at_end:
-                    seconds = time.perf_counter() - window_start
-                    record = window.summary(accelerator)
-                    seq_per_s = window_steps * cfg.train.batch_size / seconds
-                    record.update(
-                        step=state.step, lr=lr, seq_per_s=seq_per_s, tokens_per_s=seq_per_s * seq_len,
-                        mfu=(seq_per_s * seq_len * flops_token / (peak * world)) if peak else None,
-                        tokens_seen=state.tokens_seen, skipped_steps=state.skipped_steps,
-                        memory_gb=torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
-                        epoch=order.epoch_of(state.step),
-                    )
-                    if is_main:
-                        metrics_file.write(json.dumps(record) + "\n")
-                        metrics_file.flush()
-                        status = f"loss {record['loss']:.3f}"
-                        if "disc_loss" in record:
-                            status += f" disc {record['disc_loss']:.3f}/{record['disc_entropy']:.3f}"
-                        bar.update(task, completed=state.step, status=f"{status} {seq_per_s * seq_len:,.0f} tok/s")
-                    window_start, window_steps = time.perf_counter(), 0
-                elif is_main:
+                logging_step = state.step % cfg.train.log_every == 0 or at_end
+                saving_step = state.step % cfg.train.save_every == 0 or at_end
+                if logging_step or saving_step:  # the only host syncs: read the device counters
+                    in_a_row = read_counters(run, counters, max_nonfinite)
+                if logging_step:
+                    record = window.summary(accelerator) | speed.record(state.step, lr) | {
+                        "tokens_seen": state.tokens_seen, "skipped_steps": state.skipped_steps,
+                        "epoch": run.order.epoch_of(state.step)}
+                    write_metrics(metrics_file, record)
+                    report_progress(run, bar, task, record)
+                elif run.is_main:
                     bar.update(task, completed=state.step)
-
-                if len(val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
-                    last_eval = evaluate(model, forward, val_set, micro, cfg.train.eval_batches, seq_len, accelerator)
-                    last_eval["step"] = state.step
-                    if is_main:
-                        metrics_file.write(json.dumps({"validation": last_eval}) + "\n")
-                        metrics_file.flush()
-                if (state.step % cfg.train.save_every == 0 or at_end) and in_a_row == 0:
-                    checkpoint()  # never in the middle of a run of non-finite steps
+                if len(run.val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
+                    last_eval = evaluate(run) | {"step": state.step}
+                    write_metrics(metrics_file, {"validation": last_eval})
+                if saving_step and in_a_row == 0:
+                    save(run)  # never in the middle of a run of non-finite steps
                 if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
-                    if state.step % cfg.train.save_every:
-                        checkpoint()
+                    if not saving_step:
+                        read_counters(run, counters, max_nonfinite)
+                        save(run)
                     log.info("stopped at step %d as train.stop_at asks; continue with --resume auto", state.step)
                     break
-                if world > 1:  # every rank must agree to stop, or the others wait forever in the next all-reduce
-                    flag = torch.tensor([stop.signum or 0], device=device)
-                    stop.signum = int(accelerator.reduce(flag, reduction="sum").item()) or None
-                if stop.signum is not None and not at_end:
-                    if state.step % cfg.train.save_every:
-                        checkpoint()
-                    terminated = stop.signum == signal.SIGTERM
+                signum = stop.agreed()  # every rank learns of a signal at the same step
+                if signum is not None and not at_end:
+                    if not saving_step:
+                        read_counters(run, counters, max_nonfinite)
+                        save(run)
+                    terminated = signum == signal.SIGTERM
                     raise StopTraining(
                         f"{'terminated' if terminated else 'interrupted'} at step {state.step}; checkpoint saved, "
                         f"continue with --resume auto", EXIT_TERMINATED if terminated else EXIT_INTERRUPTED,
@@ -343,23 +341,129 @@ def pretrain(
         batches.close()
         if metrics_file:
             metrics_file.close()
-    if state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
-        end_distributed()
-        return {"step": state.step, "health": {}, "validation": last_eval, "out": str(out), "stopped": True}
+    return last_eval, window.last_summary
 
-    # ---- the end: health, export ---------------------------------------------------------------------
-    health = health_report(last_eval or window.last_summary, cfg)
-    if is_main:
-        export_models(raw_model, out / "final", vocab_dir, cfg, state, health, manifest)
-        if health.get("on_plateau"):
+
+def read_counters(run: Run, counters: DeviceCounters, limit: int) -> int:
+    """Move the device counters into the state (tokens summed over ranks); stop when too many steps in a row
+    had a non-finite loss. Returns the current streak of skipped steps."""
+    state = run.state
+    tokens = run.accelerator.reduce(counters.tokens.detach().clone(), reduction="sum")
+    state.tokens_seen += int(tokens.item())
+    counters.tokens.zero_()
+    in_a_row, total = int(counters.streak.item()), int(counters.skipped.item())
+    if total > state.skipped_steps:
+        log.warning("%d step(s) skipped for a non-finite loss or gradient (%d in all)", total - state.skipped_steps, total)
+    state.skipped_steps = total
+    if in_a_row >= limit:
+        raise DataError(
+            f"{in_a_row} steps in a row had a non-finite loss (up to step {state.step}); stopped. "
+            f"The last good checkpoint is kept in {run.checkpoints}; try a lower optim.lr"
+        )
+    return in_a_row
+
+
+def save(run: Run) -> None:
+    save_checkpoint(
+        step_dir(run.checkpoints, run.state.step), model=run.raw_model, optimizer=run.optimizer,
+        scheduler=run.scheduler, scaler=run.scaler, state=run.state, config_toml=run.config_toml,
+        rank=run.accelerator.process_index, world=run.accelerator.num_processes,
+        barrier=run.accelerator.wait_for_everyone, extra_files=run.standalone_files,
+    )
+    if run.is_main:
+        prune_checkpoints(run.checkpoints, run.cfg.train.keep_last)
+
+
+def write_metrics(metrics_file, record: dict) -> None:
+    if metrics_file is not None:
+        metrics_file.write(json.dumps(record) + "\n")
+        metrics_file.flush()
+
+
+class Speedometer:
+    """Throughput between log lines, the ETA, and a one-time warning when a CPU run would take hours."""
+
+    def __init__(self, run: Run, flops_token: float, peak: float | None):
+        self.run, self.flops_token, self.peak = run, flops_token, peak
+        self.start_step = run.state.step
+        self.window_start, self.window_steps = time.perf_counter(), 0
+        self.warned = run.accelerator.device.type != "cpu"
+        self.seconds_per_step = math.nan
+
+    def tick(self, step: int) -> None:
+        self.window_steps += 1
+        if not self.warned and step - self.start_step == 3:  # the first steps, past warm-up allocations
+            self.warned = True
+            seconds = (time.perf_counter() - self.window_start) / self.window_steps
+            remaining = seconds * (self.run.cfg.train.steps - step)
+            if remaining > CPU_ETA_WARNING_S and self.run.is_main:
+                log.warning(
+                    "on a CPU at %.1f s/step, the %s steps of this recipe would take %s. For a CPU smoke run use "
+                    "--recipe electra-tiny (or fewer steps: --max-steps N); go on if you mean it.",
+                    seconds, f"{self.run.cfg.train.steps:,}", format_duration(remaining))
+
+    def record(self, step: int, lr: float) -> dict:
+        seconds = time.perf_counter() - self.window_start
+        batch, seq_len, world = self.run.cfg.train.batch_size, self.run.seq_len, self.run.accelerator.num_processes
+        seq_per_s = self.window_steps * batch / seconds
+        self.seconds_per_step = seconds / max(1, self.window_steps)
+        self.window_start, self.window_steps = time.perf_counter(), 0
+        device = self.run.accelerator.device
+        return {
+            "step": step, "lr": lr, "seq_per_s": seq_per_s, "tokens_per_s": seq_per_s * seq_len,
+            "mfu": (seq_per_s * seq_len * self.flops_token / (self.peak * world)) if self.peak else None,
+            "memory_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
+            "eta_s": self.seconds_per_step * (self.run.cfg.train.steps - step),
+        }
+
+
+def report_progress(run: Run, bar, task, record: dict) -> None:
+    """The progress bar's status; without a terminal (nohup, SLURM, CI) a plain log line instead."""
+    if not run.is_main:
+        return
+    line = f"loss {record['loss']:.3f}"
+    if "disc_loss" in record:
+        line += (f" | disc {record['disc_loss']:.3f} vs plateau {record['disc_entropy']:.3f} "
+                 f"(ratio {record['disc_loss_ratio']:.2f})")
+    line += f" | gen acc {record['gen_acc']:.2f} | {record['tokens_per_s']:,.0f} tok/s"
+    bar.update(task, completed=record["step"], status=line)
+    if not console.is_terminal:
+        log.info("step %d/%d | %s | ETA %s", record["step"], run.cfg.train.steps, line, format_duration(record["eta_s"]))
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+# ---- the end ---------------------------------------------------------------------------------------------
+
+
+def finish(run: Run, metrics: dict) -> dict:
+    """Judge the discriminator against the plateau, export the final HF folders, say where they are."""
+    health = health_report(metrics, run.cfg, run.state.step)
+    if run.is_main:
+        export_models(run.raw_model, run.out / "final", run.vocab_dir, run.cfg, run.state, health, run.manifest)
+        if health.get("verdict") in ("stuck on the plateau", "still learning"):
             log.warning(
-                "the discriminator is still on the plateau (loss %.3f vs %.3f for always answering 'original'): "
-                "it has not learned yet. Train longer, or lower optim.lr / raise optim.warmup_steps "
-                "(see README, 'Pretraining health')", health["disc_loss"], health["disc_entropy"],
+                "the discriminator is %s (loss %.3f vs %.3f for always answering 'original'): it is not yet a "
+                "useful model. Train longer, or lower optim.lr / raise optim.warmup_steps "
+                "(see README, 'Pretraining health')", health["verdict"], health["disc_loss"], health["disc_entropy"],
             )
-    accelerator.wait_for_everyone()
+        final = run.out / "final"
+        kept = "discriminator and generator" if run.raw_model.discriminator is not None else "generator"
+        console.print(f"pretrain: done at step {run.state.step:,}; {kept} in {final}/ "
+                      f"(load with transformers' from_pretrained), metrics in {run.out / 'metrics.jsonl'}",
+                      highlight=False, soft_wrap=True)
+    run.accelerator.wait_for_everyone()
     end_distributed()
-    return {"step": state.step, "health": health, "validation": last_eval, "out": str(out)}
+    return health
 
 
 def end_distributed() -> None:
@@ -369,18 +473,84 @@ def end_distributed() -> None:
         torch.distributed.destroy_process_group()
 
 
-def check_nonfinite(state: TrainingState, streak: torch.Tensor, skipped: torch.Tensor, limit: int, checkpoints) -> int:
-    """Read the device-side counters of skipped steps; stop the run when too many came in a row."""
-    in_a_row, total = int(streak.item()), int(skipped.item())
-    if total > state.skipped_steps:
-        log.warning("%d step(s) skipped for a non-finite loss or gradient (%d in all)", total - state.skipped_steps, total)
-    state.skipped_steps = total
-    if in_a_row >= limit:
-        raise DataError(
-            f"{in_a_row} steps in a row had a non-finite loss (up to step {state.step}); stopped. "
-            f"The last good checkpoint is kept in {checkpoints}; try a lower optim.lr"
-        )
-    return in_a_row
+def health_report(metrics: dict, cfg: PretrainConfig, step: int | None = None) -> dict:
+    """Where the discriminator stands against the plateau (loss equal to the entropy of the replaced share).
+
+    verdict: "off the plateau" (ratio <= 0.9: it detects replacements); "still learning" (above 1.1: not even
+    at the base rate yet, or on the plateau during warmup); "stuck on the plateau" (on it after warmup).
+    """
+    if cfg.model.objective != "electra" or "disc_loss" not in metrics:
+        return {k: metrics[k] for k in ("gen_loss", "gen_acc") if k in metrics}
+    ratio = metrics["disc_loss"] / max(metrics["disc_entropy"], 1e-9)
+    warming_up = step is not None and step <= cfg.optim.warmup_steps
+    if ratio <= PLATEAU_RATIO:
+        verdict = "off the plateau"
+    elif ratio > ABOVE_PLATEAU_RATIO or warming_up:
+        verdict = "still learning"
+    else:
+        verdict = "stuck on the plateau"
+    return {
+        "disc_loss": metrics["disc_loss"],
+        "disc_entropy": metrics["disc_entropy"],
+        "disc_loss_ratio": ratio,
+        "disc_auc": metrics.get("disc_auc"),
+        "disc_f1": metrics.get("disc_f1"),
+        "gen_loss": metrics.get("gen_loss"),
+        "gen_acc": metrics.get("gen_acc"),
+        "on_plateau": ratio > PLATEAU_RATIO,
+        "verdict": verdict,
+    }
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------
+
+
+class SignalFlag:
+    """SIGTERM / SIGINT set a flag; the loop saves a checkpoint at the end of the step and exits 143 / 130.
+
+    With several processes every rank must stop at the same step, or the others wait forever in the next
+    collective. The flag is reduced (max: SIGTERM beats SIGINT) over ranks on a CPU (gloo) group, asynchronously:
+    the reduction started at step s is read at step s + 1, so all ranks agree on the same step and the device
+    stream never waits.
+    """
+
+    def __init__(self, world: int = 1):
+        self.signum: int | None = None
+        self._previous = {}
+        self._group = None
+        self._pending = None  # (work, buffer) of the reduction started last step
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            self._group = torch.distributed.new_group(backend="gloo")
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.signum = signum
+
+    def agreed(self) -> int | None:
+        """The signal every rank has agreed on (None: go on). Call once per step on every rank."""
+        if self._group is None:
+            return self.signum
+        agreed = None
+        if self._pending is not None:
+            work, buffer = self._pending
+            work.wait()
+            agreed = int(buffer.numpy()[0]) or None  # a CPU tensor: no device sync
+        buffer = torch.tensor([self.signum or 0], dtype=torch.int64)
+        work = torch.distributed.all_reduce(buffer, op=torch.distributed.ReduceOp.MAX, group=self._group, async_op=True)
+        self._pending = (work, buffer)
+        return agreed
+
+    def __exit__(self, *exc):
+        if self._pending is not None:
+            self._pending[0].wait()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def maybe_compile(model, enabled: bool, backend: str = "inductor", mode: str | None = None):
@@ -399,106 +569,112 @@ class MetricWindow:
     """Sums of the step metrics on the device between two log lines (no host sync until `summary`)."""
 
     KEYS = ("loss", "gen_loss", "gen_acc", "disc_loss", "disc_acc", "replaced_frac", "disc_precision",
-            "disc_recall", "disc_entropy")
+            "disc_recall", "disc_entropy", "grad_norm")
+    BATCH_KEYS = ("disc_logits", "disc_labels", "token_weights")  # (B, L), kept from the last step for AUC
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
-        self.norms: list[torch.Tensor] = []
-        self.last = None
+        self.last_batch: dict[str, torch.Tensor] = {}
         self.last_summary: dict = {}
 
-    def add(self, outputs: dict) -> None:
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        """Add one step's (or one evaluation batch's) detached metrics."""
         for key in self.KEYS:
-            if key in outputs:
-                value = outputs[key].detach().float()
-                self.sums[key] = self.sums.get(key, 0) + value
+            if key in metrics:
+                self.sums[key] = self.sums.get(key, 0) + metrics[key].float()
+        self.last_batch = {k: metrics[k] for k in self.BATCH_KEYS if k in metrics}
         self.count += 1
-        self.last = outputs
 
-    def grad_norm(self, norm: torch.Tensor) -> None:
-        self.norms.append(norm.detach().float())
-
-    def summary(self, accelerator) -> dict:
-        keys = sorted(self.sums)
-        stacked = torch.stack([self.sums[k] for k in keys]) / max(1, self.count)
-        stacked = accelerator.reduce(stacked, reduction="mean")
-        record = {k: float(v) for k, v in zip(keys, stacked.tolist())}
-        record["grad_norm"] = float(torch.stack(self.norms).mean()) if self.norms else None
-        if self.last is not None and "disc_logits" in self.last:
-            record.update(disc_scores(self.last))
+    def summary(self, accelerator, keys: tuple[str, ...] = ()) -> dict:
+        """Means over the window and over all ranks. Every rank must call it (it is a collective), also a rank
+        that added nothing: its sums count as zeros and its count as 0."""
+        keys = keys or tuple(k for k in self.KEYS if k in self.sums)
+        device = accelerator.device
+        values = [self.sums[k] if k in self.sums else torch.zeros((), device=device) for k in keys]
+        stacked = torch.stack([torch.as_tensor(v, device=device, dtype=torch.float32) for v in values]
+                              + [torch.tensor(float(self.count), device=device)])
+        stacked = accelerator.reduce(stacked, reduction="sum")
+        count = float(stacked[-1])
+        record = {k: float(v) / count for k, v in zip(keys, stacked[:-1].tolist())} if count else {}
+        if record and self.last_batch:
+            record.update(disc_scores(self.last_batch, record))
         if "disc_loss" in record:
             record["disc_loss_ratio"] = record["disc_loss"] / max(record["disc_entropy"], 1e-9)
-        record["gen_perplexity"] = math.exp(min(record["gen_loss"], 50.0))
-        self.sums, self.count, self.norms, self.last = {}, 0, [], None
+        if "gen_loss" in record:
+            record["gen_perplexity"] = math.exp(min(record["gen_loss"], 50.0))
+        self.sums, self.count, self.last_batch = {}, 0, {}
         self.last_summary = record
         return record
 
 
-def disc_scores(outputs: dict) -> dict:
-    """AUC and F1 of replaced-token detection on the real tokens of one batch."""
-    keep = outputs["token_weights"].flatten() > 0
-    logits = outputs["disc_logits"].flatten()[keep].float()
-    labels = outputs["disc_labels"].flatten()[keep]
-    precision, recall = float(outputs["disc_precision"]), float(outputs["disc_recall"])
+def disc_scores(batch: dict, record: dict) -> dict:
+    """AUC (on one batch's real tokens) and F1 of replaced-token detection."""
+    keep = batch["token_weights"].flatten() > 0
+    logits = batch["disc_logits"].flatten()[keep].float()
+    labels = batch["disc_labels"].flatten()[keep]
+    precision, recall = record.get("disc_precision", 0.0), record.get("disc_recall", 0.0)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return {"disc_auc": roc_auc(logits, labels), "disc_f1": f1}
 
 
 @torch.no_grad()
-def evaluate(model, forward, val_set: ShardSet, micro: int, max_batches: int, seq_len: int, accelerator) -> dict:
-    """Validation metrics with the same masking every time (the training RNG is left untouched)."""
+def evaluate(run: Run) -> dict:
+    """Validation metrics with the same masking every time (the training RNG is left untouched).
+
+    Runs the unwrapped model (no DDP collectives inside), so a rank with fewer validation rows, or none,
+    cannot deadlock the others; the one collective is the summary, which every rank joins.
+    """
+    accelerator, model = run.accelerator, run.raw_model
     model.eval()
     window = MetricWindow()
     devices = [accelerator.device] if accelerator.device.type == "cuda" else []
     all_logits, all_labels = [], []
+    rank, world = accelerator.process_index, accelerator.num_processes
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(EVAL_SEED + accelerator.process_index)
-        for batch in eval_batches(val_set, micro, max_batches, accelerator.process_index, accelerator.num_processes, seq_len):
+        seed_rank(EVAL_SEED, rank, 0)
+        for batch in eval_batches(run.val_set, run.micro, run.cfg.train.eval_batches, rank, world, run.seq_len):
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.autocast():
-                outputs = forward(**batch)
-            window.add(outputs)
-            if "disc_logits" in outputs:
-                keep = outputs["token_weights"] > 0
-                all_logits.append(outputs["disc_logits"][keep].float())
-                all_labels.append(outputs["disc_labels"][keep])
-    model.train()
-    if window.count == 0:
-        return {}
-    record = window.summary(accelerator)
-    if all_logits:
-        record["disc_auc"] = roc_auc(torch.cat(all_logits), torch.cat(all_labels))
+                metrics = model(**batch)["metrics"]
+            window.add(metrics)
+            if "disc_logits" in metrics:
+                keep = metrics["token_weights"] > 0
+                all_logits.append(metrics["disc_logits"][keep].float())
+                all_labels.append(metrics["disc_labels"][keep])
+    run.model.train()
+    keys = MetricWindow.KEYS[:-1] if run.cfg.model.objective == "electra" else ("loss", "gen_loss", "gen_acc")
+    record = window.summary(accelerator, keys)
+    if record and all_logits:
+        record["disc_auc"] = roc_auc(torch.cat(all_logits), torch.cat(all_labels))  # this rank's rows
     return record
 
 
-def health_report(metrics: dict, cfg: PretrainConfig) -> dict:
-    """Where the discriminator stands against the plateau (loss equal to the entropy of the replaced share)."""
-    if cfg.model.objective != "electra" or "disc_loss" not in metrics:
-        return {k: metrics[k] for k in ("gen_loss", "gen_acc") if k in metrics}
-    ratio = metrics["disc_loss"] / max(metrics["disc_entropy"], 1e-9)
-    return {
-        "disc_loss": metrics["disc_loss"],
-        "disc_entropy": metrics["disc_entropy"],
-        "disc_loss_ratio": ratio,
-        "disc_auc": metrics.get("disc_auc"),
-        "disc_f1": metrics.get("disc_f1"),
-        "gen_loss": metrics.get("gen_loss"),
-        "gen_acc": metrics.get("gen_acc"),
-        "on_plateau": ratio > PLATEAU_RATIO,
-    }
-
-
-def show_config(cfg: PretrainConfig, shards: Path, out: Path, world: int, micro: int, accumulation: int, device) -> None:
+def show_config(cfg: PretrainConfig, shards: Path, out: Path, world: int, micro: int, accumulation: int, device,
+                precision: str, verbose: bool) -> None:
+    """One line (the full resolved config with --verbose; it is in RUN/config.toml either way)."""
+    m = cfg.model
+    console.print(
+        f"pretrain: {cfg.run.recipe or 'recipe'} ({m.objective}, {m.layers} layers x {m.hidden} hidden), "
+        f"{cfg.train.steps:,} steps of {cfg.train.batch_size} x {cfg.data.max_seq_len} tokens, "
+        f"{world} process(es) x {micro} x {accumulation} accumulation on {device}, precision "
+        f"{'fp32' if precision == 'no' else precision}; config in {out / 'config.toml'}",
+        highlight=False, soft_wrap=True,
+    )
+    if not verbose:
+        return
     from rich.table import Table
 
+    resolved = {"model.intermediate": f"{m.intermediate or 4 * m.hidden} (4 x hidden)" if not m.intermediate else None,
+                "train.micro_batch_size": f"{micro} (batch / processes)" if not cfg.train.micro_batch_size else None}
     table = Table(title="pretrain: resolved config", show_header=False)
     for group, values in asdict(cfg).items():
         for key, value in values.items():
-            table.add_row(f"{group}.{key}", str(value))
+            name = f"{group}.{key}"
+            shown = resolved.get(name) or ('""' if value == "" else "[]" if value == [] else str(value))
+            table.add_row(name, shown)
     table.add_row("shards", str(shards))
     table.add_row("run folder", str(out))
-    table.add_row("processes x micro-batch x accumulation", f"{world} x {micro} x {accumulation} on {device}")
     console.print(table)
 
 
@@ -512,3 +688,4 @@ def launch_processes(num_processes: int, argv: list[str]) -> int:
     log.info("launching: %s", " ".join(cmd))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     return subprocess.call(cmd, env=env)
+

@@ -29,6 +29,7 @@ from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_
 from electra_cli.console import bytes_progress, log
 from electra_cli.corpus import Corpus, CorpusOptions, Document
 from electra_cli.errors import DataError, UsageError
+from electra_cli.sentences import split_sentences
 from electra_cli.vocab import CLS_ID, SEP_ID, load_vocab_manifest
 
 MANIFEST = "manifest.json"
@@ -50,6 +51,7 @@ class ShardSettings:
     validation_fraction: float = 0.005  # documents chosen by a hash of their text; at least one if there are two
     seed: int = 12345  # seeds the packing randomness (short targets, A/B splits, single segments)
     rows_per_shard: int = 100_000  # examples per Arrow file
+    split_sentences: bool = True  # split lines into sentences first (paragraph-per-line corpora; see sentences.py)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # tokenizing processes
 
     def __post_init__(self) -> None:
@@ -75,9 +77,9 @@ def pack_document(
     """Pack one document's tokenized sentences into `[CLS] A [SEP] B [SEP]` examples (the reference's rules).
 
     Sentences accumulate until the target length (max_seq_len - 3, or a short target for 5% of examples) is
-    reached; the accumulated sentences split at a random sentence boundary into A and B (10% of examples keep
-    A only); the longer side is truncated first. A sentence longer than the full target is cut into
-    target-sized pieces first, so long paragraph-per-line corpora are not thrown away by truncation.
+    reached; the accumulated sentences are divided into A and B as the reference does (`_make_example`); the
+    longer side is truncated first. A sentence longer than the full target is cut into target-sized pieces
+    first, so that one overlong line is not thrown away by truncation.
     """
     full_target = max_seq_len - 3
     pieces = [s[i : i + full_target] for s in sentences if s for i in range(0, len(s), full_target)]
@@ -89,7 +91,7 @@ def pack_document(
         current.append(piece)
         length += len(piece)
         if length >= target or i == len(pieces) - 1:
-            yield _make_example(current, max_seq_len, rng, counts)
+            yield _make_example(current, max_seq_len, target, rng, counts)
             current, length = [], 0
 
 
@@ -100,22 +102,28 @@ def _next_target(full_target: int, rng: random.Random, counts: Counter) -> int:
     return full_target
 
 
-def _make_example(sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter) -> list[int]:
+def _make_example(
+    sentences: list[list[int]], max_seq_len: int, target: int, rng: random.Random, counts: Counter
+) -> list[int]:
+    """Divide the accumulated sentences into A and B as the reference does: A aims at half the target; a
+    sentence joins A while A is empty or stays under that aim, and with probability 1/2 when it would take A
+    past it; the rest is B. 10% of examples keep A only. Unlike the reference, a sentence never joins A once B
+    has begun, so A and B are contiguous spans of the text in order."""
     single = len(sentences) == 1
     if not single:
         counts["multi_sentence"] += 1
         if rng.random() < SINGLE_SEGMENT_PROB:
             counts["single_segment_drawn"] += 1
             single = True
-    if single:
-        a = [t for s in sentences for t in s]
-        b: list[int] = []
-        budget = max_seq_len - 2
-    else:
-        cut = rng.randint(1, len(sentences) - 1)
-        a = [t for s in sentences[:cut] for t in s]
-        b = [t for s in sentences[cut:] for t in s]
-        budget = max_seq_len - 3
+    a: list[int] = []
+    b: list[int] = []
+    a_target = target // 2  # the reference's (T - 3) // 2, with its T = our target + 3
+    for sentence in sentences:
+        joins_a = single or not b and (
+            not a or len(a) + len(sentence) < a_target or (len(a) < a_target and rng.random() < 0.5)
+        )
+        (a if joins_a else b).extend(sentence)
+    budget = max_seq_len - 2 if not b else max_seq_len - 3
     counts["input_tokens"] += len(a) + len(b)
     excess = len(a) + len(b) - budget
     if excess > 0:  # truncate the longer side first, from its end
@@ -138,11 +146,16 @@ def _init_worker(tokenizer_path: str) -> None:
     from tokenizers import Tokenizer
 
     _worker_tokenizer = Tokenizer.from_file(tokenizer_path)
+    # Raw text is text: a literal "[SEP]" or "[PAD]" in the corpus must never become a special id (it would shift
+    # the segment ids or hide tokens from attention); it is split like any other text, "[", "sep", "]".
+    _worker_tokenizer.encode_special_tokens = True
 
 
 def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, np.ndarray, np.ndarray, Counter]:
     """Tokenize and pack one chunk of documents: (split, flat token ids, row offsets, counts)."""
-    split, index, docs, max_seq_len, seed = task
+    split, index, docs, max_seq_len, seed, by_sentence = task
+    if by_sentence:
+        docs = [[sentence for line in doc for sentence in split_sentences(line)] for doc in docs]
     lines = [line for doc in docs for line in doc]
     encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)
     rng = random.Random(f"{seed}/{split}/{index}")
@@ -254,7 +267,7 @@ def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[t
 
     def flush(split: str):
         if buffers[split]:
-            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed)
+            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed, settings.split_sentences)
             indices[split] += 1
             buffers[split], sizes[split] = [], 0
 
@@ -334,7 +347,8 @@ def shard_corpus(
             "seed": settings.seed,
             "validation_fraction": settings.validation_fraction,
             "dtype": str(dtype),
-            "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB},
+            "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB,
+                        "split_sentences": settings.split_sentences, "special_token_strings": "split as text"},
             "splits": splits,
             "examples": dict(sorted(counts.items())),
             "inputs": corpus.describe_inputs(),

@@ -36,8 +36,20 @@ def test_a_run_that_ends_on_the_plateau_warns_and_says_so_in_the_card(tiny_shard
     result = run_cli("pretrain", "--shards", tiny_shards, "--out", run, "--recipe", "electra-tiny",
                      "--max-steps", "3", "--set", "data.max_seq_len=32")
     assert result.exit_code == 0, result.output
-    assert "still on the plateau" in caplog.text
+    assert "the discriminator is still learning" in caplog.text  # 3 steps: far above the plateau, not stuck on it
     card = (run / "final" / "discriminator" / "README.md").read_text()
-    assert "still on the plateau" in card
+    assert "still learning" in card and "not yet useful" in card
     _, validation = read_metrics(run)
     assert validation[-1]["disc_loss_ratio"] > 0.9
+
+
+def test_the_verdict_tells_still_learning_from_stuck_at_any_step():
+    from electra_cli.pretrain import health_report, load_pretrain_config
+
+    cfg = load_pretrain_config("electra-tiny", [])  # warmup 200 steps
+    at = lambda ratio, step: health_report({"disc_loss": 0.39 * ratio, "disc_entropy": 0.39}, cfg, step)["verdict"]  # noqa: E731
+    assert at(1.8, 30) == "still learning"  # far above the plateau early on: not learned the base rate yet
+    assert at(1.0, 30) == "still learning"  # on the plateau during warmup: normal
+    assert at(1.0, 1500) == "stuck on the plateau"  # on it long after warmup
+    assert at(1.8, 1500) == "still learning"
+    assert at(0.7, 30) == at(0.7, 1500) == "off the plateau"

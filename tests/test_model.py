@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from electra_cli.model import (
-    MAX_MASK_PROB,
     Electra,
     ModelConfig,
     binary_entropy,
     flops_per_token,
     gumbel_sample,
     mask_positions,
+    masked_slots,
     parameter_groups,
     roc_auc,
 )
@@ -37,7 +37,7 @@ def batch(lengths, seq_len=40, seed=0):
 def test_mask_count_specials_and_static_shapes():
     lengths = [40, 33, 20, 8, 5]
     b = batch(lengths)
-    slots = int(MAX_MASK_PROB * 40)
+    slots = masked_slots(40)
     for seed in range(20):
         torch.manual_seed(seed)
         positions, valid = mask_positions(b["input_ids"], slots)
@@ -53,8 +53,32 @@ def test_mask_count_specials_and_static_shapes():
 
 def test_mask_count_is_capped_at_0155_of_max_len():
     b = batch([128], seq_len=128)
-    positions, valid = mask_positions(b["input_ids"], int(0.155 * 128))
+    assert masked_slots(128) == int(0.155 * 128) == 19
+    positions, valid = mask_positions(b["input_ids"], masked_slots(128))
     assert valid.sum() == min(int(0.155 * 128), round(0.15 * 125)) == 19
+
+
+@pytest.mark.parametrize("mask_prob", [0.15, 0.25, 0.4])
+def test_mask_prob_is_not_capped_at_15_percent(mask_prob):
+    """The cap follows mask_prob as in the reference: int((mask_prob + 0.005) L), not a constant int(0.155 L)."""
+    torch.manual_seed(0)
+    model = Electra(ModelConfig(**SMALL, mask_prob=mask_prob), VOCAB)
+    seen = {}
+    gen_forward = model.generator.electra.forward
+
+    def gen_spy(input_ids=None, **kwargs):
+        seen["masked"] = input_ids
+        return gen_forward(input_ids=input_ids, **kwargs)
+
+    model.generator.electra.forward = gen_spy
+    b = batch([64] * 32, seq_len=64)
+    chosen = 0
+    for _ in range(10):
+        model(**b)
+        chosen += int((seen["masked"] == MASK_ID).sum())
+    share = chosen / (10 * 32 * 61) / 0.85  # [MASK] is shown at 85% of the chosen positions
+    assert masked_slots(64, mask_prob) == int((mask_prob + 0.005) * 64)
+    assert abs(share - round(mask_prob * 61) / 61) < 0.02, share
 
 
 def test_85_15_split_over_many_draws_and_labels_where_samples_differ():
@@ -85,11 +109,11 @@ def test_85_15_split_over_many_draws_and_labels_where_samples_differ():
         assert (masked[changed] == MASK_ID).all()  # never a random replacement, only [MASK]
         shown += int(changed.sum())
         replaced = corrupted != b["input_ids"]
-        assert torch.equal(out["disc_labels"].bool(), replaced)  # labels exactly where the sample differs
+        assert torch.equal(out["metrics"]["disc_labels"].bool(), replaced)  # labels exactly where the sample differs
         # the corrupted input differs from the original only at masked positions
         chosen = changed | (corrupted != b["input_ids"])
         assert (corrupted[~chosen] == b["input_ids"][~chosen]).all()
-        assert torch.equal(out["token_weights"], b["attention_mask"].float())
+        assert torch.equal(out["metrics"]["token_weights"], b["attention_mask"].float())
     n_masked = 30 * 64 * round(0.15 * 37)
     assert abs(shown / n_masked - 0.85) < 0.02
 
@@ -121,7 +145,8 @@ def test_gdes_detaches_the_generator_embeddings():
     torch.manual_seed(0)
     model = Electra(ModelConfig(**SMALL, embedding_sharing="gdes"), VOCAB)
     out = model(**batch([40, 30]))
-    out["disc_loss"].backward()
+    out["disc_loss"].backward()  # the loss terms carry the graph; out["metrics"] never does
+    assert not any(v.requires_grad for v in out["metrics"].values())
     assert model.gdes_delta.grad.abs().sum() > 0
     gen_grad = model.generator.electra.embeddings.word_embeddings.weight.grad
     assert gen_grad is None or gen_grad.abs().sum() == 0  # the discriminator's loss does not move E_gen
@@ -133,7 +158,7 @@ def test_none_sharing_and_mlm_objective():
     mlm = Electra(ModelConfig(**SMALL, objective="mlm"), VOCAB)
     assert mlm.discriminator is None and mlm.generator.config.hidden_size == 64
     out = mlm(**batch([40]))
-    assert set(out) >= {"loss", "gen_loss", "gen_acc"} and "disc_loss" not in out
+    assert set(out["metrics"]) >= {"loss", "gen_loss", "gen_acc"} and "disc_loss" not in out["metrics"]
 
 
 def test_generator_sizes_follow_the_multiplier():
@@ -157,6 +182,17 @@ def test_helpers():
     assert roc_auc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1])) == 0.75
     model = Electra(ModelConfig(**SMALL), VOCAB)
     assert flops_per_token(model, 32) > 6 * 2 * 64 * 64 * 12
+
+
+def test_flops_count_the_embedding_projection():
+    """embedding 32 != hidden 64: the discriminator's embeddings_project is a (32 -> 64) matmul, 6 FLOPs per weight
+    and token (the generator, hidden 32, has none)."""
+    model = Electra(ModelConfig(**SMALL), VOCAB)
+    project = model.discriminator.electra.embeddings_project
+    projections = project.weight.numel() + project.bias.numel()
+    without = Electra(ModelConfig(**SMALL), VOCAB)
+    del without.discriminator.electra.embeddings_project  # the same model with the projection removed
+    assert flops_per_token(model, 32) - flops_per_token(without, 32) == pytest.approx(6 * projections)
 
 
 @pytest.mark.parametrize("objective", ["electra", "mlm"])

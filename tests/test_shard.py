@@ -222,3 +222,57 @@ def test_shards_find_their_vocab_from_any_working_directory(tiny_shards, tmp_pat
     assert recorded_vocab_dir(moved / "shards", manifest) is None
     result = run_cli(*pretrain_args(moved / "shards", tmp_path / "run3", 2))
     assert result.exit_code == 2 and "pass --vocab" in result.output
+
+
+def test_a_segment_aims_at_half_the_target_as_the_reference():
+    """The reference fills A up to (T - 3) // 2 (with a 50% rule at the boundary); a uniform cut point does not."""
+    rng, counts, data_rng = random.Random(0), Counter(), random.Random(2)
+    shares = []
+    for _ in range(800):
+        doc = [[data_rng.randint(5, 99) for _ in range(data_rng.randint(8, 16))] for _ in range(30)]
+        for row in pack_document(doc, 128, rng, counts):
+            seps = [i for i, t in enumerate(row) if t == SEP_ID]
+            if len(seps) == 2 and len(row) >= 120:
+                shares.append((seps[0] - 1) / (len(row) - 3))
+    assert len(shares) > 1000
+    assert 0.42 < np.median(shares) < 0.58  # balanced around one half
+    assert np.mean([0.3 < s < 0.7 for s in shares]) > 0.9  # a uniform cut would put ~60% of A shares outside
+
+
+@pytest.mark.parametrize("literal", ["[SEP]", "[PAD]", "[MASK]", "[CLS]", "[sep]"])
+def test_special_token_strings_in_raw_text_stay_text(built, tmp_path, literal):
+    """A literal "[SEP]" in the corpus never becomes the special id: no shifted segments, no hidden tokens."""
+    corpus = tmp_path / "code.txt"
+    corpus.write_text("\n\n".join(f"the city {literal} was built on the river {literal} in a year" for _ in range(40)))
+    result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", tmp_path / "s", "--max-seq-len", "64",
+                     "--workers", "1", "--validation-fraction", "0")
+    assert result.exit_code == 0, result.output
+    from electra_cli.vocab import MASK_ID
+
+    for row in all_rows(tmp_path / "s", "train"):
+        assert PAD_ID not in row and MASK_ID not in row and CLS_ID not in row[1:]
+        assert row.count(SEP_ID) == 1 and row[-1] == SEP_ID  # one line per document: one segment, one [SEP]
+
+
+def test_paragraph_per_line_keeps_tokens_and_gives_two_segments(tmp_path, built):
+    """A document on one line: split into sentences, packing keeps more tokens and makes A/B examples."""
+    rng = random.Random(5)
+    from tests.conftest import make_sentences
+
+    corpus = tmp_path / "paragraphs.txt"
+    paragraph = lambda: " ".join(make_sentences(rng, rng.randint(2, 6)))  # noqa: E731 - 20 to 90 tokens
+    corpus.write_text("\n\n".join("\n".join(paragraph() for _ in range(8)) for _ in range(150)) + "\n")
+    figures = {}
+    for flag in ("--split-sentences", "--no-split-sentences"):
+        out = tmp_path / flag
+        result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", out, "--max-seq-len", "64",
+                         "--workers", "1", flag)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        ex = manifest["examples"]
+        figures[flag] = ((ex["input_tokens"] - ex.get("truncated_tokens", 0)) / ex["input_tokens"],
+                         1 - ex.get("single_segment", 0) / ex["examples"])
+        assert manifest["packing"]["split_sentences"] is (flag == "--split-sentences")
+    kept, two_segments = figures["--split-sentences"]
+    kept_before, two_before = figures["--no-split-sentences"]
+    assert kept > 0.9 > kept_before and two_segments > 0.7 > two_before, figures
