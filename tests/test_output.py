@@ -60,3 +60,22 @@ def test_fine_tuning_shows_no_load_report(tiny_pretrained, tmp_path, capfd, monk
     captured = capfd.readouterr()
     for text in (result.output, captured.out, captured.err):
         assert "LOAD REPORT" not in text and "newly initialized" not in text and "Loading weights" not in text
+
+
+def test_every_command_ends_with_a_line_naming_its_outputs(tiny_pretrained, tiny_shards, tmp_path):
+    def last_line(result):
+        assert result.exit_code == 0, result.output
+        return result.output.strip().splitlines()[-1]
+
+    checkpoint = sorted((tiny_pretrained / "checkpoints").iterdir())[-1]
+    line = last_line(run_cli("convert", checkpoint, "--out", tmp_path / "exported"))
+    assert f"wrote {tmp_path / 'exported'}/discriminator and {tmp_path / 'exported'}/generator" in line
+    line = last_line(run_cli("convert", tmp_path / "exported" / "generator", "--out", tmp_path / "copy"))
+    assert f"wrote {tmp_path / 'copy'}: " in line and "ElectraForMaskedLM" in line
+    assert f"match {tiny_shards}/manifest.json" in last_line(run_cli("verify", tiny_shards))
+    train, val = write_family_task(tmp_path / "task", n_train=20, n_val=10)
+    line = last_line(run_cli("finetune", "--model", tiny_pretrained / "final" / "discriminator", "--train", train,
+                             "--validation", val, "--out", tmp_path / "ft", "--epochs", "1"))
+    assert f"wrote {tmp_path / 'ft'}: " in line
+    line = last_line(run_cli("predict", "--model", tmp_path / "ft", val, "--out", tmp_path / "p.jsonl"))
+    assert line.endswith(f"wrote {tmp_path / 'p.jsonl'}: 10 predictions")
