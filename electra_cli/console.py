@@ -34,8 +34,11 @@ PROGRESS_SECONDS = 10.0  # without a terminal, one progress line this often
 class PlainHandler(logging.Handler):
     """One unwrapped line per record, through the console (so it follows sys.stderr even when it is swapped)."""
 
+    last_emit = float("-inf")  # monotonic time of the last line: progress lines are only a heartbeat between lines
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            PlainHandler.last_emit = time.monotonic()
             console.print(self.format(record), markup=False, highlight=False, soft_wrap=True)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
@@ -88,8 +91,9 @@ def quiet_transformers() -> Iterator[None]:
 
 
 class LoggingProgress(Progress):
-    """A rich Progress that, when disabled (no terminal), logs a plain line per task every `every` seconds:
-    description, completed/total, rate and status."""
+    """A rich Progress that, when disabled (no terminal), logs a plain line per task when nothing was logged for
+    `every` seconds (so a stage that logs its own lines, like pretrain, is not doubled): description,
+    completed/total, rate and status."""
 
     def __init__(self, *columns, name: str, in_bytes: bool, every: float | None = None, **kwargs):
         super().__init__(*columns, **kwargs)
@@ -114,7 +118,7 @@ class LoggingProgress(Progress):
         if not self.disable or self.every < 0:  # drawn as a bar, or lines turned off
             return
         now = time.monotonic()
-        if now - self._last_line.get(task_id, now) < self.every:
+        if now - max(self._last_line.get(task_id, now), PlainHandler.last_emit) < self.every:
             return
         self._last_line[task_id] = now
         log.info("%s", self.describe(task_id))
