@@ -136,7 +136,8 @@ class LoggingProgress(Progress):
             speed = f"{rate:.2f}/s" if rate < 10 else f"{rate:,.0f}/s"
         share = f" ({task.completed / task.total:.0%})" if task.total else ""
         status = task.fields.get("status")
-        return f"{self.name}: {task.description} {done}{share}, {speed}" + (f", {status}" if status else "")
+        what = self.name if task.description == self.name else f"{self.name}: {task.description}"
+        return f"{what} {done}{share}, {speed}" + (f", {status}" if status else "")
 
 
 def progress_seconds() -> float:
