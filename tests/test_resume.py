@@ -17,9 +17,13 @@ def final_weights(run):
 
 def test_resume_without_recipe_or_max_steps_continues_the_same_run(tiny_shards, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert run_cli(*pretrain_args(tiny_shards, straight, 20, "--set", "train.save_every=10")).exit_code == 0
+    result = run_cli(*pretrain_args(tiny_shards, straight, 20, "--set", "train.save_every=10", "--verbose"))
+    assert result.exit_code == 0, result.output
+    assert "model.intermediate" in result.output and "256 (4 x hidden)" in result.output  # zeros resolved
     result = run_cli(*pretrain_args(tiny_shards, split, 20, "--set", "train.save_every=10", "--set", "train.stop_at=10"))
     assert result.exit_code == 0 and not (split / "final").exists()
+    assert "pretrain: electra-tiny (electra, 2 layers x 64 hidden)" in " ".join(result.output.split())
+    assert "model.intermediate" not in result.output  # one line by default, not the 40-row table
     # only the inputs and --resume: not the recipe (electra-small would be the default), not --max-steps
     result = run_cli("pretrain", "--shards", tiny_shards, "--out", split, "--resume", "auto")
     assert result.exit_code == 0, result.output
