@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -231,6 +232,20 @@ def pretrain(
         int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch.")
     ] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option("--init-from", metavar="DIR", help="Start from published weights: DIR holds discriminator/ "
+                     "and/or generator/ HF folders (a run's final/, or what `convert` writes)."),
+    ] = None,
+    init_discriminator: Annotated[
+        Optional[Path],
+        typer.Option("--init-discriminator", metavar="DIR", help="Start the discriminator from an HF folder: an "
+                     "ELECTRA discriminator, or a masked LM (ELECTRA or BERT: two-stage)."),
+    ] = None,
+    init_generator: Annotated[
+        Optional[Path],
+        typer.Option("--init-generator", metavar="DIR", help="Start the generator from an HF ELECTRA generator folder."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print the whole resolved config (it is in OUT/config.toml either way).")] = False,
 ) -> None:
     """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports.
@@ -246,6 +261,8 @@ def pretrain(
     flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
              "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
+    inits = {"init.from_dir": init_from, "init.discriminator": init_discriminator, "init.generator": init_generator}
+    overrides += [f"{k}={json.dumps(str(v))}" for k, v in inits.items() if v is not None]
     cfg = run_config(out, resume, recipe, overrides)
     run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite, verbose=verbose)
 

@@ -80,6 +80,17 @@ def parse_overrides(pairs: list[str]) -> dict:
     return nested
 
 
+def flatten(nested: dict, prefix: str = "") -> dict:
+    """`{"model": {"layers": 4}}` -> `{"model.layers": 4}`."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def merge(base: dict, update: dict) -> dict:
     """Deep-merge `update` into a copy of `base`."""
     merged = dict(base)

@@ -69,7 +69,7 @@ def convert_checkpoint(folder: Path, out: Path) -> dict:
     if not manifest_path.is_file() or not (folder / "vocab.txt").is_file():
         raise DataError(f"{folder}: checkpoint lacks its tokenizer or shards manifest (written by an older version)")
     manifest = json.loads(manifest_path.read_text())
-    model = Electra(cfg.model, int(manifest["vocab"]["size"]))
+    model = Electra(cfg.model, int(manifest["vocab"]["size"]), manifest["vocab"].get("special_ids"))
     load_model(model, str(folder / MODEL_FILE), strict=False)
     export_models(model, out, folder, cfg, state, health={}, manifest=manifest)
     return {"kind": "checkpoint", "step": state.step, "out": str(out)}

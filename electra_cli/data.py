@@ -19,7 +19,7 @@ import torch
 
 from electra_cli.errors import DataError
 from electra_cli.shard import load_manifest
-from electra_cli.vocab import PAD_ID, SEP_ID
+from electra_cli.vocab import OUR_SPECIAL_IDS
 
 
 class ShardSet:
@@ -29,6 +29,8 @@ class ShardSet:
         self.folder = Path(folder)
         manifest = load_manifest(self.folder)
         self.max_seq_len = int(manifest["max_seq_len"])
+        specials = manifest["vocab"].get("special_ids") or OUR_SPECIAL_IDS  # older manifests: our own vocab's ids
+        self.pad_id, self.sep_id = int(specials["pad"]), int(specials["sep"])
         self._values: list[np.ndarray] = []
         self._offsets: list[np.ndarray] = []
         self._maps = []
@@ -62,13 +64,14 @@ class ShardSet:
 
     def batch(self, indices: np.ndarray, seq_len: int) -> dict[str, torch.Tensor]:
         """Rows padded to `seq_len`: input_ids, attention_mask and token_type_ids (1 after the first [SEP])."""
-        ids = np.full((len(indices), seq_len), PAD_ID, dtype=np.int64)
+        ids = np.full((len(indices), seq_len), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(indices), seq_len), dtype=np.int64)  # by length, not by id
         for i, index in enumerate(indices):
             row = self.row(int(index))
             ids[i, : len(row)] = row
-        input_ids = torch.from_numpy(ids)
-        attention_mask = (input_ids != PAD_ID).long()
-        is_sep = (input_ids == SEP_ID).long()
+            mask[i, : len(row)] = 1
+        input_ids, attention_mask = torch.from_numpy(ids), torch.from_numpy(mask)
+        is_sep = (input_ids == self.sep_id).long()
         after_first_sep = (is_sep.cumsum(dim=1) - is_sep) > 0  # (B, L): strictly after the first [SEP]
         token_type_ids = (after_first_sep & attention_mask.bool()).long()
         return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}

@@ -102,6 +102,13 @@ def model_card(role: str, cfg, state, health: dict, manifest: dict) -> str:
         ]
     else:
         lines += [f"- generator loss {_fmt(health.get('gen_loss'))}, accuracy {_fmt(health.get('gen_acc'))}"]
+    if cfg.init.sources:
+        two_stage = any(k in src for src in cfg.init.sources for k in ("MaskedLM", "BertForPreTraining")
+                        if src.startswith("discriminator:"))
+        lines += ["", "## Started from", ""]
+        lines += [f"- {src}" for src in cfg.init.sources]
+        if two_stage:
+            lines += ["- two-stage: the discriminator started from a masked LM's encoder, its replaced-token head fresh"]
     lines += ["", "## Recipe", "", "```toml", configlib.dumps(cfg).rstrip(), "```", ""]
     return "\n".join(lines)
 

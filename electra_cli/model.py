@@ -21,7 +21,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
 from electra_cli.errors import UsageError
-from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from electra_cli.vocab import OUR_SPECIAL_IDS
 
 MASK_PROB = 0.15  # share of real tokens masked per sequence
 MASK_SLOT_MARGIN = 0.005  # static number of masked slots: int((mask_prob + 0.005) * max_seq_len), as the reference
@@ -39,6 +39,9 @@ class ModelConfig:
     heads: int = 4  # discriminator attention heads
     intermediate: int = 0  # discriminator feed-forward size; 0 means 4 x hidden
     generator_multiplier: float = 0.25  # generator hidden = hidden x this; heads = hidden / 64; ffn = 4 x hidden
+    generator_hidden_size: int = 0  # exact generator sizes (a published generator's); 0: by the rule above
+    generator_heads: int = 0
+    generator_intermediate: int = 0
     dropout: float = 0.1  # hidden and attention dropout
     max_position: int = 512  # position embeddings (>= the shards' max_seq_len)
     objective: Literal["electra", "mlm"] = "electra"  # mlm: the BERT-style baseline (one discriminator-sized MLM)
@@ -61,7 +64,7 @@ class ModelConfig:
 
     @property
     def generator_hidden(self) -> int:
-        return max(1, int(self.hidden * self.generator_multiplier))
+        return self.generator_hidden_size or max(1, int(self.hidden * self.generator_multiplier))
 
 
 def masked_slots(seq_len: int, mask_prob: float = MASK_PROB) -> int:
@@ -69,7 +72,7 @@ def masked_slots(seq_len: int, mask_prob: float = MASK_PROB) -> int:
     return max(1, int((mask_prob + MASK_SLOT_MARGIN) * seq_len))
 
 
-def hf_configs(cfg: ModelConfig, vocab_size: int) -> tuple[ElectraConfig, ElectraConfig | None]:
+def hf_configs(cfg: ModelConfig, vocab_size: int, pad_id: int = OUR_SPECIAL_IDS["pad"]) -> tuple[ElectraConfig, ElectraConfig]:
     """(discriminator, generator) ElectraConfigs; for the mlm objective the "generator" is discriminator-sized."""
     common = dict(
         vocab_size=vocab_size,
@@ -79,7 +82,7 @@ def hf_configs(cfg: ModelConfig, vocab_size: int) -> tuple[ElectraConfig, Electr
         attention_probs_dropout_prob=cfg.dropout,
         max_position_embeddings=cfg.max_position,
         type_vocab_size=2,
-        pad_token_id=PAD_ID,
+        pad_token_id=pad_id,
     )
     disc = ElectraConfig(
         hidden_size=cfg.hidden,
@@ -92,21 +95,23 @@ def hf_configs(cfg: ModelConfig, vocab_size: int) -> tuple[ElectraConfig, Electr
     g_hidden = cfg.generator_hidden
     gen = ElectraConfig(
         hidden_size=g_hidden,
-        num_attention_heads=max(1, g_hidden // 64),
-        intermediate_size=4 * g_hidden,
+        num_attention_heads=cfg.generator_heads or max(1, g_hidden // 64),
+        intermediate_size=cfg.generator_intermediate or 4 * g_hidden,
         **common,
     )
     return disc, gen
 
 
 def mask_positions(
-    input_ids: torch.Tensor, num_slots: int, mask_prob: float = MASK_PROB, generator: torch.Generator | None = None
+    input_ids: torch.Tensor, num_slots: int, mask_prob: float = MASK_PROB, generator: torch.Generator | None = None,
+    specials: dict[str, int] = OUR_SPECIAL_IDS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Choose round(mask_prob * n) real tokens per sequence (at least 1, at most num_slots), uniformly.
+    """Choose round(mask_prob * n) real tokens per sequence (at least 1, at most num_slots), uniformly; `specials`
+    are the vocabulary's ids of [PAD], [CLS] and [SEP] (found by name: 0/101/102 in Google's vocab).
 
     Returns positions (B, S) and valid (B, S): slot j of row i is a chosen position when valid[i, j].
     """
-    real = (input_ids != PAD_ID) & (input_ids != CLS_ID) & (input_ids != SEP_ID)  # (B, L)
+    real = (input_ids != specials["pad"]) & (input_ids != specials["cls"]) & (input_ids != specials["sep"])  # (B, L)
     n_real = real.sum(dim=1)
     n_mask = torch.round(n_real.float() * mask_prob).long().clamp(min=1, max=num_slots)
     n_mask = torch.minimum(n_mask, n_real)
@@ -133,10 +138,11 @@ def binary_entropy(p: torch.Tensor) -> torch.Tensor:
 class Electra(nn.Module):
     """Generator (masked LM) and discriminator (replaced-token detection) trained jointly."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, specials: dict[str, int] | None = None):
         super().__init__()
         self.cfg = cfg
-        disc_config, gen_config = hf_configs(cfg, vocab_size)
+        self.specials = dict(specials or OUR_SPECIAL_IDS)
+        disc_config, gen_config = hf_configs(cfg, vocab_size, self.specials["pad"])
         self.generator = ElectraForMaskedLM(gen_config)
         self.discriminator = ElectraForPreTraining(disc_config) if cfg.objective == "electra" else None
         self.gdes_delta = None
@@ -158,10 +164,11 @@ class Electra(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> dict:
         """One training (or evaluation) forward pass: mask, generate, sample, discriminate. (B, L) inputs."""
         seq_len = input_ids.shape[1]
-        positions, valid = mask_positions(input_ids, masked_slots(seq_len, self.cfg.mask_prob), self.cfg.mask_prob)
+        slots = masked_slots(seq_len, self.cfg.mask_prob)
+        positions, valid = mask_positions(input_ids, slots, self.cfg.mask_prob, specials=self.specials)
         originals = input_ids.gather(1, positions)  # (B, S)
         show_mask = valid & (torch.rand(valid.shape, device=valid.device) < MASK_TOKEN_PROB)
-        masked_ids = input_ids.scatter(1, positions, torch.where(show_mask, MASK_ID, originals))
+        masked_ids = input_ids.scatter(1, positions, torch.where(show_mask, self.specials["mask"], originals))
 
         # Generator: encoder over the whole sequence, LM head only at the masked slots.
         hidden = self.generator.electra(

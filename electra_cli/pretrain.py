@@ -38,6 +38,7 @@ from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, DataError, Ele
 from electra_cli.export import export_models
 from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
 from electra_cli.precision import device_peak_flops, resolve_precision
+from electra_cli.published import apply_sources, find_sources, load_sources, source_vocab_sha
 from electra_cli.pretrain_config import (  # noqa: F401 - re-exported: callers build configs from here
     DataConfig,
     OptimConfig,
@@ -69,7 +70,11 @@ def run_config(out: Path, resume: str | None, recipe: str | None, overrides: lis
     """The config a `pretrain` command runs with: a new run's from the recipe, a resumed run's from its checkpoint."""
     checkpoint = find_resume(Path(out) / "checkpoints", resume) if resume else None
     if checkpoint is None or not (checkpoint / "config.toml").is_file():
-        return load_pretrain_config(recipe, overrides)
+        cfg = load_pretrain_config(recipe, overrides)
+        if cfg.init.given:
+            sources = find_sources(cfg.init.from_dir, cfg.init.discriminator, cfg.init.generator)
+            apply_sources(cfg, sources, configlib.flatten(configlib.parse_overrides(overrides)))
+        return cfg
     step = json.loads((checkpoint / "state.json").read_text())["step"]
     cfg, changes = resume_config(checkpoint / "config.toml", recipe, overrides, step)
     for change in changes:
@@ -149,6 +154,15 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     rank, world = accelerator.process_index, accelerator.num_processes
 
+    resume_from = find_resume(out / "checkpoints", resume)
+    sources = {}
+    if cfg.init.given and resume_from is None:
+        sources = find_sources(cfg.init.from_dir, cfg.init.discriminator, cfg.init.generator)
+        if not cfg.init.sources:  # called from Python, not through run_config
+            apply_sources(cfg, sources, {})
+    elif cfg.init.required and resume_from is None:
+        raise UsageError(f"recipe {cfg.run.recipe or ''} continues a published model: give --init-from DIR, or "
+                         "--init-discriminator D / --init-generator G")
     manifest = load_manifest(shards)
     shards_sha = sha256_file(shards / SHARDS_MANIFEST)
     vocab_dir = Path(vocab_dir or recorded_vocab_dir(shards, manifest) or manifest["vocab"]["path"])
@@ -158,13 +172,16 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     seq_len = int(manifest["max_seq_len"])
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world
     check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
+    check_sources(sources, vocab, shards)
     if cfg.data.verify == "hashes" and accelerator.is_main_process:
         from electra_cli.shard import verify_shards
 
         verify_shards(shards)
 
     set_seed(cfg.train.seed)  # the same initial weights on every rank
-    model = Electra(cfg.model, vocab["vocab_size"])
+    model = Electra(cfg.model, vocab["vocab_size"], vocab["special_ids"])
+    if sources:
+        load_sources(model, sources)
     optimizer = torch.optim.AdamW(
         parameter_groups(model, cfg.optim.weight_decay),
         lr=cfg.optim.lr,
@@ -175,7 +192,6 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.optim.warmup_steps, cfg.train.steps))
     scaler = getattr(accelerator, "scaler", None)  # fp16 loss scaling only
     state = TrainingState(shards_sha256=shards_sha, vocab_sha256=vocab["vocab_sha256"])
-    resume_from = find_resume(out / "checkpoints", resume)
     if resume_from is not None:
         state = load_checkpoint(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                                 rank=rank, seed=cfg.train.seed)
@@ -227,6 +243,22 @@ def check_inputs(cfg, vocab: dict, vocab_dir: Path, manifest: dict, shards: Path
         )
     if resume is None and complete_checkpoints(out / "checkpoints") and not overwrite:
         problems.append(f"{out} already has checkpoints: pass --resume auto to continue, or --overwrite to start over")
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+def check_sources(sources: dict, vocab: dict, shards: Path) -> None:
+    """The init folders must speak the shards' vocabulary: same size, and the same vocab.txt where they carry one."""
+    problems = []
+    for source in sources.values():
+        if source.config["vocab_size"] != vocab["vocab_size"]:
+            problems.append(f"{source.folder} has a vocabulary of {source.config['vocab_size']} tokens, the shards in "
+                            f"{shards} {vocab['vocab_size']}")
+            continue
+        sha = source_vocab_sha(source)
+        if sha is not None and sha != vocab["vocab_sha256"]:
+            problems.append(f"{source.folder} has another vocabulary (sha256 {sha[:12]}) than the shards in {shards} "
+                            f"({vocab['vocab_sha256'][:12]}): re-shard with --vocab {source.folder}")
     if problems:
         raise UsageError("; ".join(problems))
 

@@ -70,6 +70,21 @@ class TrainConfig:
 
 
 @dataclass
+class InitConfig:
+    """Published weights the run starts from (`--init-from`, `--init-discriminator`, `--init-generator`)."""
+
+    from_dir: str = ""  # a folder with discriminator/ and/or generator/ HF folders (a run's final/, or convert's)
+    discriminator: str = ""  # an HF folder: ELECTRA discriminator, or a masked LM (ELECTRA or BERT: two-stage)
+    generator: str = ""  # an HF folder: ELECTRA generator (ElectraForMaskedLM)
+    required: bool = False  # a continued-pretraining recipe: refuse to start from random weights
+    sources: list[str] = field(default_factory=list)  # written by the tool: each folder and its files' sha256
+
+    @property
+    def given(self) -> bool:
+        return bool(self.from_dir or self.discriminator or self.generator)
+
+
+@dataclass
 class RunRecord:
     """Where the run came from; written by the tool, not by recipes."""
 
@@ -85,6 +100,7 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     run: RunRecord = field(default_factory=RunRecord)
 
 
@@ -122,7 +138,7 @@ def resume_config(saved: Path, recipe: str | None, overrides: list[str], step: i
     new = configlib.load_config(PretrainConfig, saved, overrides)
     changes = []
     for name, before, after in differences(old, new):
-        if name.startswith("run."):
+        if name.startswith("run.") or name == "init.sources":
             problems.append(f"{name} is written by the tool, not set")
         elif name in RESUME_SAFE:
             changes.append(f"step {step}: {name} {before} -> {after}")

@@ -30,7 +30,7 @@ from electra_cli.console import bytes_progress, log
 from electra_cli.corpus import Corpus, CorpusOptions, Document
 from electra_cli.errors import DataError, UsageError
 from electra_cli.sentences import split_sentences
-from electra_cli.vocab import CLS_ID, SEP_ID, load_vocab_manifest
+from electra_cli.vocab import CLS_ID, SEP_ID, load_tokenizer, load_vocab_manifest
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -72,7 +72,8 @@ class ShardSettings:
 
 
 def pack_document(
-    sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter
+    sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter,
+    cls_id: int = CLS_ID, sep_id: int = SEP_ID,
 ) -> Iterator[list[int]]:
     """Pack one document's tokenized sentences into `[CLS] A [SEP] B [SEP]` examples (the reference's rules).
 
@@ -91,7 +92,7 @@ def pack_document(
         current.append(piece)
         length += len(piece)
         if length >= target or i == len(pieces) - 1:
-            yield _make_example(current, max_seq_len, target, rng, counts)
+            yield _make_example(current, max_seq_len, target, rng, counts, cls_id, sep_id)
             current, length = [], 0
 
 
@@ -103,7 +104,8 @@ def _next_target(full_target: int, rng: random.Random, counts: Counter) -> int:
 
 
 def _make_example(
-    sentences: list[list[int]], max_seq_len: int, target: int, rng: random.Random, counts: Counter
+    sentences: list[list[int]], max_seq_len: int, target: int, rng: random.Random, counts: Counter,
+    cls_id: int, sep_id: int,
 ) -> list[int]:
     """Divide the accumulated sentences into A and B as the reference does: A aims at half the target; a
     sentence joins A while A is empty or stays under that aim, and with probability 1/2 when it would take A
@@ -134,18 +136,20 @@ def _make_example(
     counts["examples"] += 1
     if single or not b:
         counts["single_segment"] += 1
-        return [CLS_ID, *a, SEP_ID]
-    return [CLS_ID, *a, SEP_ID, *b, SEP_ID]
+        return [cls_id, *a, sep_id]
+    return [cls_id, *a, sep_id, *b, sep_id]
 
 
 _worker_tokenizer = None
+_worker_specials = (CLS_ID, SEP_ID)  # the vocabulary's [CLS] and [SEP] ids, found by name
 
 
-def _init_worker(tokenizer_path: str) -> None:
-    global _worker_tokenizer
+def _init_worker(tokenizer_json: str, specials: tuple[int, int]) -> None:
+    global _worker_tokenizer, _worker_specials
     from tokenizers import Tokenizer
 
-    _worker_tokenizer = Tokenizer.from_file(tokenizer_path)
+    _worker_tokenizer = Tokenizer.from_str(tokenizer_json)
+    _worker_specials = specials
     # Raw text is text: a literal "[SEP]" or "[PAD]" in the corpus must never become a special id (it would shift
     # the segment ids or hide tokens from attention); it is split like any other text, "[", "sep", "]".
     _worker_tokenizer.encode_special_tokens = True
@@ -165,7 +169,7 @@ def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, n
     for doc in docs:
         sentences = [encodings[position + j].ids for j in range(len(doc))]
         position += len(doc)
-        rows.extend(pack_document(sentences, max_seq_len, rng, counts))
+        rows.extend(pack_document(sentences, max_seq_len, rng, counts, *_worker_specials))
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
     values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.uint32, count=int(offsets[-1]))
@@ -305,7 +309,8 @@ def shard_corpus(
     check_output_dir(out, MANIFEST, overwrite, "shards folder")
     corpus = Corpus(inputs, corpus_options)
     dtype = pa.uint16() if vocab["vocab_size"] - 1 <= 65535 else pa.uint32()
-    tokenizer_path = str(Path(vocab_dir) / "tokenizer.json")
+    tokenizer_json = load_tokenizer(vocab_dir).to_str()  # built, never run, in this process: safe to fork
+    specials = (vocab["special_ids"]["cls"], vocab["special_ids"]["sep"])
     started = time.time()
     counts: Counter = Counter()
 
@@ -325,11 +330,11 @@ def shard_corpus(
 
         tasks = chunk_tasks(corpus, settings, on_bytes)
         if settings.workers == 1:
-            _init_worker(tokenizer_path)
+            _init_worker(tokenizer_json, specials)
             for t in tasks:
                 collect(build_chunk(t))
         else:
-            _run_pool(tasks, tokenizer_path, settings.workers, collect)
+            _run_pool(tasks, (tokenizer_json, specials), settings.workers, collect)
         corpus.report("shard: corpus read")
         splits = {}
         for split, writer in writers.items():
@@ -363,7 +368,7 @@ def shard_corpus(
     return manifest
 
 
-def _run_pool(tasks: Iterator[tuple], tokenizer_path: str, workers: int, collect) -> None:
+def _run_pool(tasks: Iterator[tuple], init_args: tuple, workers: int, collect) -> None:
     """Run `build_chunk` over `tasks` in worker processes, collecting results in task order.
 
     At most 2 x workers chunks are in flight, so memory stays bounded however long the corpus is.
@@ -373,7 +378,7 @@ def _run_pool(tasks: Iterator[tuple], tokenizer_path: str, workers: int, collect
     fork_ok = sys.platform == "linux" and threading.active_count() == 1
     context = mp.get_context("fork" if fork_ok else "spawn")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one thread per worker: processes parallelize
-    with context.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
+    with context.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
         pending: deque = deque()
         for t in tasks:
             pending.append(pool.apply_async(build_chunk, (t,)))
@@ -395,8 +400,8 @@ def vocab_record(vocab: dict, vocab_dir: Path, out: Path) -> dict:
         relative = os.path.relpath(absolute, out.resolve())
     except ValueError:  # another drive (Windows): no relative path
         relative = None
-    return {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "path": str(vocab_dir),
-            "absolute": str(absolute), "relative_to_shards": relative}
+    return {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "special_ids": vocab["special_ids"],
+            "path": str(vocab_dir), "absolute": str(absolute), "relative_to_shards": relative}
 
 
 def recorded_vocab_dir(shards_folder: Path, manifest: dict) -> Path | None:

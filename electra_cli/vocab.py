@@ -180,12 +180,21 @@ def write_tokenizer_folder(tokenizer: Tokenizer, folder: Path, lowercase: bool) 
     }
 
 
+OUR_SPECIAL_IDS = {"pad": PAD_ID, "unk": UNK_ID, "cls": CLS_ID, "sep": SEP_ID, "mask": MASK_ID}
+
+
 def load_vocab_manifest(folder: Path) -> dict:
-    """Read and check a vocab folder's manifest: it exists, parses, and its sha256 matches vocab.txt."""
+    """Read and check a vocabulary: a vocab folder of ours (its manifest parses and its sha256 matches vocab.txt),
+    or any HF model folder whose tokenizer is WordPiece (see hf_tokenizer.py). Either way the result names the
+    special tokens' ids (`special_ids`): nothing downstream assumes the ids of our own vocab."""
+    from electra_cli.hf_tokenizer import is_hf_folder, load_hf_vocab
+
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.exists():
         raise UsageError(f"{folder}: does not exist (expected a vocab folder from `electra-cli vocab`)")
+    if not path.is_file() and is_hf_folder(folder):
+        return load_hf_vocab(folder)[0]
     if not path.is_file():
         raise UsageError(f"{folder}: not a vocab folder (no {MANIFEST}); build one with `electra-cli vocab`")
     try:
@@ -200,4 +209,16 @@ def load_vocab_manifest(folder: Path) -> dict:
     if not (folder / "tokenizer.json").is_file():
         raise DataError(f"{folder}: tokenizer.json is missing")
     manifest["vocab_size"] = size
+    manifest.setdefault("special_ids", OUR_SPECIAL_IDS)
+    manifest.setdefault("source", "electra-cli")
     return manifest
+
+
+def load_tokenizer(folder: Path) -> Tokenizer:
+    """The fast tokenizer of a vocabulary `load_vocab_manifest` accepts."""
+    from electra_cli.hf_tokenizer import load_hf_vocab
+
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return load_hf_vocab(folder)[1]

@@ -1,0 +1,111 @@
+"""Any Hugging Face model folder with a WordPiece tokenizer, used as a vocabulary (Google's and HFL's ELECTRAs, BERTs).
+
+Such folders follow their own conventions: `vocab.txt` with `[PAD]` 0 and `[UNK]`/`[CLS]`/`[SEP]`/`[MASK]` at
+100-103, casing in `tokenizer_config.json` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`), often
+no `tokenizer.json`. This module reads one as the same kind of manifest `electra-cli vocab` writes, with the
+special tokens found by name, and builds the equivalent fast tokenizer for `shard`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+from electra_cli.atomic import sha256_file
+from electra_cli.errors import DataError, UsageError
+
+SPECIAL_NAMES = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+NOT_WORDPIECE = ("spiece.model", "sentencepiece.bpe.model", "merges.txt", "vocab.json")
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """A model or tokenizer folder of transformers' (rather than a vocab folder of ours)."""
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in ("tokenizer_config.json", "config.json", "tokenizer.json"))
+
+
+def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
+    """(manifest, fast tokenizer) of an HF folder whose tokenizer is WordPiece; DataError/UsageError otherwise.
+
+    The manifest has the keys of our vocab.json that later stages read: vocab_size, vocab_sha256 (of vocab.txt,
+    or of the vocabulary written as vocab.txt when the folder only has tokenizer.json), lowercase, special_ids.
+    """
+    folder = Path(folder)
+    settings = _tokenizer_config(folder)
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = _from_tokenizer_json(folder / "tokenizer.json")
+        vocab = tokenizer.get_vocab()
+        tokens = sorted(vocab, key=vocab.__getitem__)
+    elif (folder / "vocab.txt").is_file():
+        tokens = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        if tokens and tokens[-1] == "":
+            tokens.pop()
+        tokenizer = bert_tokenizer(tokens, settings)
+    else:
+        other = next((name for name in NOT_WORDPIECE if (folder / name).is_file()), None)
+        why = f"its tokenizer is not WordPiece ({other})" if other else "no vocab.txt or tokenizer.json"
+        raise UsageError(f"{folder}: not a WordPiece vocabulary: {why}; electra-cli needs a WordPiece (BERT-style) vocab")
+    if (folder / "vocab.txt").is_file():
+        sha = sha256_file(folder / "vocab.txt")
+    else:
+        sha = hashlib.sha256("".join(f"{t}\n" for t in tokens).encode("utf-8")).hexdigest()
+    ids = {t: i for i, t in enumerate(tokens)}
+    names = {role: settings.get(f"{role}_token") or default for role, default in SPECIAL_NAMES.items()}
+    names = {role: (n["content"] if isinstance(n, dict) else n) for role, n in names.items()}
+    missing = [name for name in names.values() if name not in ids]
+    if missing:
+        raise DataError(f"{folder}: special token(s) {', '.join(missing)} not in the vocabulary")
+    manifest = {
+        "vocab_size": len(tokens),
+        "vocab_sha256": sha,
+        "lowercase": bool(settings.get("do_lower_case", True)),
+        "special_ids": {role: ids[name] for role, name in names.items()},
+        "source": "hf",
+    }
+    return manifest, tokenizer
+
+
+def bert_tokenizer(tokens: list[str], settings: dict) -> Tokenizer:
+    """The fast equivalent of transformers' BertTokenizer for `tokens` and a tokenizer_config.json's casing."""
+    lowercase = bool(settings.get("do_lower_case", True))
+    strip_accents = settings.get("strip_accents")  # None: follows lowercase, as BertTokenizer does
+    tokenizer = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(tokens)}, unk_token=_unk(settings),
+                                           continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
+        strip_accents=strip_accents, lowercase=lowercase,
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return tokenizer
+
+
+def _unk(settings: dict) -> str:
+    unk = settings.get("unk_token") or "[UNK]"
+    return unk["content"] if isinstance(unk, dict) else unk
+
+
+def _tokenizer_config(folder: Path) -> dict:
+    settings: dict = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config's own settings win
+        path = folder / name
+        if path.is_file():
+            try:
+                settings.update(json.loads(path.read_text(encoding="utf-8")))
+            except ValueError as err:
+                raise DataError(f"{path}: invalid JSON ({err})") from None
+    return settings
+
+
+def _from_tokenizer_json(path: Path) -> Tokenizer:
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # noqa: BLE001 - tokenizers raises its own exception types
+        raise DataError(f"{path}: unreadable tokenizer ({err})") from None
+    kind = json.loads(path.read_text(encoding="utf-8")).get("model", {}).get("type")
+    if kind != "WordPiece":
+        raise UsageError(f"{path}: the tokenizer is {kind}, not WordPiece; electra-cli needs a WordPiece (BERT-style) vocab")
+    return tokenizer

@@ -1,0 +1,269 @@
+"""Starting a run from published weights: HF model folders as users download them, or a run's own exports.
+
+The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining) or from a masked LM
+(ElectraForMaskedLM, BertForMaskedLM): the paper's two-stage training, whose encoder is mapped by name
+(`bert.*` -> `electra.*`) while the replaced-token head starts fresh. The generator starts from an ELECTRA
+generator (ElectraForMaskedLM). A model not given is built from the recipe's rules around the other's sizes.
+
+Every load says how many tensors it took and names those it did not; a load that leaves any encoder tensor
+behind is refused, since silently re-initialised weights are the classic failure of ELECTRA conversions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from electra_cli.atomic import sha256_file
+from electra_cli.console import log
+from electra_cli.errors import DataError, UsageError
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra-mlm",
+                       "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "ElectraModel": "electra"}
+# What the model code here builds; a published config that differs cannot be started from exactly.
+EXPECTED = {"hidden_act": "gelu", "type_vocab_size": 2, "position_embedding_type": "absolute"}
+SIZE_FIELDS = ("layers", "hidden", "embedding", "heads", "intermediate", "max_position", "generator_hidden_size",
+               "generator_heads", "generator_intermediate")
+
+
+@dataclass
+class Source:
+    """One published folder and the role it plays."""
+
+    role: str  # "discriminator" or "generator"
+    folder: Path
+    config: dict  # its config.json
+    kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm"
+
+    @property
+    def architecture(self) -> str:
+        return (self.config.get("architectures") or ["?"])[0]
+
+    def record(self) -> str:
+        """Where the run started, for config.toml and the model card: folder, architecture, files' sha256."""
+        files = [f for f in ("config.json", *WEIGHT_FILES, "vocab.txt") if (self.folder / f).is_file()]
+        hashes = ", ".join(f"{f} sha256 {sha256_file(self.folder / f)[:16]}" for f in files)
+        return f"{self.role}: {self.folder.resolve()} ({self.architecture}; {hashes})"
+
+
+def find_sources(from_dir: str, discriminator: str, generator: str) -> dict[str, Source]:
+    """The folders to start from, by role; `--init-discriminator/--init-generator` win over `--init-from`'s."""
+    folders: dict[str, Path] = {}
+    if from_dir:
+        base = Path(from_dir)
+        if not base.is_dir():
+            raise UsageError(f"--init-from {from_dir}: no such folder")
+        folders = {role: base / role for role in ("discriminator", "generator") if (base / role).is_dir()}
+        if not folders:
+            hint = " (a run folder: use RUN/final)" if (base / "final").is_dir() else ""
+            raise UsageError(f"--init-from {from_dir}: has neither discriminator/ nor generator/{hint}")
+    for role, given in (("discriminator", discriminator), ("generator", generator)):
+        if given:
+            folders[role] = Path(given)
+    return {role: read_source(role, folder) for role, folder in folders.items()}
+
+
+def read_source(role: str, folder: Path) -> Source:
+    flag = f"--init-{role}"
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {folder}: no such folder")
+    path = folder / "config.json"
+    if not path.is_file():
+        raise UsageError(f"{flag} {folder}: not an HF model folder (no config.json)")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise DataError(f"{path}: invalid JSON ({err})") from None
+    if not any((folder / f).is_file() for f in WEIGHT_FILES):
+        raise UsageError(f"{flag} {folder}: no weights ({' or '.join(WEIGHT_FILES[::2])})")
+    architecture = (config.get("architectures") or [""])[0]
+    if role == "generator":
+        if architecture != "ElectraForMaskedLM":
+            raise UsageError(f"{flag} {folder}: is {architecture or config.get('model_type')}, not an ELECTRA generator "
+                             "(ElectraForMaskedLM); a masked LM to start the discriminator from goes to --init-discriminator")
+        kind = "electra-mlm"
+    else:
+        kind = DISCRIMINATOR_KINDS.get(architecture)
+        if kind is None:
+            raise UsageError(f"{flag} {folder}: is {architecture or config.get('model_type')}; expected "
+                             f"{', '.join(DISCRIMINATOR_KINDS)}")
+    problems = [f"{key} = {config.get(key, EXPECTED[key])!r} (expected {value!r})"
+                for key, value in EXPECTED.items() if config.get(key, value) != value]
+    if problems:
+        raise UsageError(f"{folder}: config not supported: {'; '.join(problems)}")
+    return Source(role, folder, config, kind)
+
+
+def source_sizes(sources: dict[str, Source], recipe) -> dict:
+    """ModelConfig sizes the sources fix (sizes of a model not given follow the recipe's rules)."""
+    disc, gen = sources.get("discriminator"), sources.get("generator")
+    sizes: dict = {}
+    if disc is not None:
+        c = disc.config
+        sizes.update(layers=c["num_hidden_layers"], hidden=c["hidden_size"], heads=c["num_attention_heads"],
+                     embedding=c.get("embedding_size", c["hidden_size"]), intermediate=c["intermediate_size"],
+                     max_position=c["max_position_embeddings"])
+    if gen is not None:
+        c = gen.config
+        sizes.update(generator_hidden_size=c["hidden_size"], generator_heads=c["num_attention_heads"],
+                     generator_intermediate=c["intermediate_size"])
+        same = dict(layers=c["num_hidden_layers"], embedding=c.get("embedding_size", c["hidden_size"]),
+                    max_position=c["max_position_embeddings"])
+        if disc is None:  # the discriminator is built around the generator: hidden = generator hidden / multiplier
+            hidden = round(c["hidden_size"] / recipe.generator_multiplier)
+            sizes.update(same, hidden=hidden, heads=max(1, hidden // 64), intermediate=4 * hidden)
+        else:
+            clash = [f"{k} {sizes[k]} vs {v}" for k, v in same.items() if sizes[k] != v]
+            if clash:
+                raise UsageError(f"{disc.folder} and {gen.folder} do not fit one ELECTRA (the discriminator and the "
+                                 f"generator share depth, embedding and positions): {'; '.join(clash)}")
+    return sizes
+
+
+def vocab_size_of(sources: dict[str, Source]) -> int:
+    sizes = {s.config["vocab_size"] for s in sources.values()}
+    if len(sizes) > 1:
+        raise UsageError(f"the init folders have different vocabulary sizes ({', '.join(map(str, sorted(sizes)))})")
+    return sizes.pop()
+
+
+def apply_sources(cfg, sources: dict[str, Source], explicit: dict[str, object]) -> None:
+    """Take the sizes from the sources into `cfg.model` (the recipe's are ignored, with one line); an explicit
+    `--set model.<size>` that contradicts a source is a usage error naming both values."""
+    sizes = source_sizes(sources, cfg.model)
+    clash = [f"model.{k}: --set says {explicit[f'model.{k}']}, {', '.join(str(s.folder) for s in sources.values())} "
+             f"has {v}" for k, v in sizes.items() if f"model.{k}" in explicit and explicit[f"model.{k}"] != v]
+    if clash:
+        raise UsageError("; ".join(clash))
+    for key, value in sizes.items():
+        setattr(cfg.model, key, value)
+    if sizes.get("generator_hidden_size") and cfg.model.hidden:
+        cfg.model.generator_multiplier = min(1.0, sizes["generator_hidden_size"] / cfg.model.hidden)
+    if "discriminator" in sources:
+        cfg.model.dropout = float(sources["discriminator"].config.get("hidden_dropout_prob", cfg.model.dropout))
+    cfg.init.sources = [s.record() for s in sources.values()]
+    shown = ", ".join(f"{k} {v}" for k, v in sizes.items() if k in ("layers", "hidden", "embedding", "heads"))
+    log.info("model sizes from the init folders (%s); the recipe's [model] sizes are ignored", shown)
+
+
+# ---- loading ---------------------------------------------------------------------------------------------
+
+
+def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """A folder's weights, safetensors or (the Hub's older folders) pytorch_model.bin, sharded or not.
+    `.bin` files load with weights_only: nothing in a model folder runs code."""
+    from safetensors.torch import load_file
+
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+            files = [folder / s for s in shards]
+        else:
+            files = [path]
+        state: dict[str, torch.Tensor] = {}
+        for file in files:
+            try:
+                part = load_file(str(file)) if file.suffix == ".safetensors" else torch.load(
+                    file, map_location="cpu", weights_only=True)
+            except Exception as err:  # noqa: BLE001 - a damaged file: say which
+                raise DataError(f"{file}: unreadable weights ({type(err).__name__}: {err})") from None
+            state.update(part)
+        return {_modern_name(k): v for k, v in state.items()}
+    raise UsageError(f"{folder}: no weights")
+
+
+def _modern_name(key: str) -> str:
+    """Old BERT checkpoints name LayerNorm parameters gamma/beta."""
+    return key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+
+
+def mapped_state(source: Source, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The source's tensors under the names of the model it starts ({name: tensor}, unused source names)."""
+    if source.role == "generator" or source.kind == "electra":
+        return state, []
+    prefix = "bert." if source.kind == "bert-mlm" else "electra."
+    mapped, unused = {}, []
+    for key, value in state.items():
+        if key.startswith(prefix) and ".pooler." not in key:
+            mapped["electra." + key[len(prefix):]] = value
+        else:
+            unused.append(key)
+    return mapped, unused
+
+
+def load_sources(model, sources: dict[str, Source]) -> list[str]:
+    """Load the sources into `model` (an Electra), generator first so that with tied embeddings the
+    discriminator's copy wins; returns the report lines (also logged). Refuses a load that misses the encoder."""
+    from electra_cli.checkpoint import is_tied_alias
+
+    report = []
+    states = {}
+    for role in ("generator", "discriminator"):
+        source = sources.get(role)
+        target = getattr(model, role)
+        if source is None or target is None:
+            continue
+        state, unused = mapped_state(source, read_state_dict(source.folder))
+        states[role] = state
+        try:
+            missing, unexpected = target.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # shapes that do not fit
+            raise UsageError(f"{source.folder}: weights do not fit the {role} ({str(err).splitlines()[1:2]})") from None
+        missing = [m for m in missing if not is_tied_alias(target, m)]
+        encoder = [m for m in missing if m.startswith(("electra.embeddings", "electra.encoder", "electra.embeddings_project"))]
+        if encoder:
+            raise UsageError(f"{source.folder}: the {role}'s encoder did not load ({len(encoder)} tensors missing, e.g. "
+                             f"{', '.join(encoder[:3])}); refusing to train silently re-initialised weights")
+        loaded = len(state) - len(unexpected)
+        line = f"{role}: loaded {loaded} tensors from {source.folder} ({source.architecture})"
+        if missing:
+            line += f"; starting fresh: {', '.join(missing)}"
+        if unexpected or unused:
+            line += f"; not used: {', '.join(sorted([*unexpected, *unused]))}"
+        report.append(line)
+    report += share_embeddings(model, states)
+    for line in report:
+        log.info("%s", line)
+    return report
+
+
+def share_embeddings(model, states: dict[str, dict[str, torch.Tensor]]) -> list[str]:
+    """Published pairs were trained with shared embeddings, and HF writes a copy into each folder. Equal copies:
+    tied (model.embedding_sharing "tied", the default). Different copies: "tied" keeps the discriminator's for
+    both; "none" keeps each model's own; "gdes" keeps the generator's and starts the discriminator's delta at the
+    difference, so both models start exactly from their own copy."""
+    if model.discriminator is None or len(states) < 2:
+        return []
+    key = "electra.embeddings.word_embeddings.weight"
+    gen, disc = states["generator"].get(key), states["discriminator"].get(key)
+    if gen is None or disc is None or gen.shape != disc.shape:
+        return []
+    sharing = model.cfg.embedding_sharing
+    if sharing == "gdes":
+        with torch.no_grad():
+            model.gdes_delta.copy_(disc.to(model.gdes_delta.dtype) - gen.to(model.gdes_delta.dtype))
+        return ["embeddings: gdes: the generator's copy plus a delta that starts at the discriminator's difference"]
+    if torch.equal(gen, disc):
+        return [f"embeddings: equal in both folders; {'tied' if sharing == 'tied' else 'kept separate (model.embedding_sharing = none)'}"]
+    if sharing == "tied":
+        line = ("embeddings: the two folders' copies differ; model.embedding_sharing = tied uses the discriminator's "
+                "for both (--set model.embedding_sharing=none keeps each model's own)")
+        log.warning("%s", line)
+        return [line]
+    return ["embeddings: the two folders' copies differ; each model keeps its own (model.embedding_sharing = none)"]
+
+
+def source_vocab_sha(source: Source) -> str | None:
+    """The sha256 that identifies the source's vocabulary (as `load_vocab_manifest` computes it), if it has one."""
+    from electra_cli.vocab import load_vocab_manifest
+
+    if not any((source.folder / f).is_file() for f in ("vocab.txt", "tokenizer.json")):
+        return None
+    return load_vocab_manifest(source.folder)["vocab_sha256"]
