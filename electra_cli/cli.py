@@ -133,7 +133,7 @@ def vocab(
 @handle_errors
 def shard(
     corpus: Corpus,
-    vocab: Annotated[Path, typer.Option("--vocab", metavar="DIR", help="Vocab folder from `electra-cli vocab`.")],
+    vocab: Annotated[Path, typer.Option("--vocab", metavar="DIR", help="Vocab folder from `electra-cli vocab`, or an HF model folder with a WordPiece tokenizer (e.g. google/electra-small-discriminator).")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Shards folder to write.")],
     max_seq_len: Annotated[int, typer.Option(metavar="N", help="Tokens per example, specials included (8..65535).")] = 128,
     validation_fraction: Annotated[
