@@ -389,7 +389,7 @@ def closing_lines(s: dict) -> list[str]:
     why fine-tuning ran with these settings, and where everything is."""
     h, ft = s["health"], s["finetune_settings"]
     lines = ["", "[bold]Did it work?[/]",
-             f"Yes, the pipeline ran end to end: a {s['vocab_size']:,}-token vocabulary, {s['train_examples']:,} "
+             f"Yes, the pipeline ran end to end: a vocabulary of {s['vocab_size']:,} tokens, {s['train_examples']:,} "
              f"training examples, {s['pretrain_steps']:,} pretraining steps, {2 * len(s['tasks'])} fine-tuning runs "
              f"(each task from the pretrained model and from random weights), {s['predict_rows']:,} test rows labelled "
              f"(accuracy {s['predict_accuracy']:.3f})."]
