@@ -507,7 +507,10 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                bar.update(task, advance=1, status=f"loss {loss.item():.3f}" if step % 20 == 0 else None)
+                if step % 20 == 0:
+                    bar.update(task, advance=1, status=f"loss {loss.item():.3f}")
+                else:
+                    bar.update(task, advance=1)
     unwrapped = accelerator.unwrap_model(model)
     if reference_head:  # predictions below come from the head as saved
         unwrapped.classifier = unwrapped.classifier.as_electra_head(unwrapped.config)
