@@ -23,17 +23,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary sibling, fsynced, then renamed over it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        f.write(text)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

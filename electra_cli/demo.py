@@ -354,7 +354,8 @@ def summary_table(s: dict) -> Table:
     table.add_row("vocabulary", f"{s['vocab_size']:,} WordPiece tokens")
     table.add_row("shards", f"{s['shards']} files, {s['train_examples']:,} training examples of 128 tokens")
     if "disc_loss" in h:
-        verdict = "[red]on the plateau[/]" if h["on_plateau"] else "[green]off the plateau[/]"
+        verdict = h.get("verdict") or ("on the plateau" if h["on_plateau"] else "off the plateau")
+        verdict = f"[{'green' if verdict == 'off the plateau' else 'red'}]{verdict}[/]"
         table.add_row("pretraining", f"{s['pretrain_steps']:,} steps; generator loss {h['gen_loss']:.3f}, "
                       f"discriminator loss {h['disc_loss']:.3f} vs plateau {h['disc_entropy']:.3f} "
                       f"(ratio {h['disc_loss_ratio']:.2f}, AUC {h.get('disc_auc') or float('nan'):.3f}): {verdict}")
@@ -398,8 +399,10 @@ def closing_lines(s: dict) -> list[str]:
         ranks = f" and ranks a replaced word above an original one {auc:.0%} of the time (50% is guessing)" if auc else ""
         compared = ("better than always answering 'original'" if h["disc_loss_ratio"] < 1
                     else "worse than always answering 'original', as early in training")
-        state = ("so it is still on that plateau: it has not learned to spot replacements yet" if h["on_plateau"]
-                 else "so it is off that plateau: it spots some replacements (which alone does not make it useful)")
+        state = {
+            "off the plateau": "so it is off that plateau: it spots some replacements (which alone does not make it useful)",
+            "still learning": "so it is still learning: not yet even at the plateau's level",
+        }.get(h.get("verdict"), "so it is stuck on that plateau: it has not learned to spot replacements")
         lines.append(
             f"Pretraining: the discriminator learns to tell which words the generator replaced. Having learned nothing, "
             f"it would answer 'original' everywhere for a loss of {h['disc_entropy']:.3f} (the plateau). It ended at "

@@ -5,11 +5,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import torch
 
 from tests.conftest import TINY, pretrain_args, run_cli
+from tests.sync_spy import steps_with_sync
 
 
 def run_processes(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -36,31 +37,17 @@ def test_evaluation_with_fewer_validation_rows_than_processes(tmp_path):
     assert [v["step"] for v in validation] == [2, 4] and all(v["disc_loss"] > 0 for v in validation)
 
 
-SPY = textwrap.dedent('''
-    import atexit, json, os, sys
-    if os.environ.get("SYNC_SPY_DIR") and os.environ.get("LOCAL_RANK") is not None:
-        import torch
-        calls, step = [], {"now": 0}
-        real_step = torch.optim.lr_scheduler.LambdaLR.step
-        def counting_step(self, *a, **k):
-            step["now"] += 1
-            return real_step(self, *a, **k)
-        torch.optim.lr_scheduler.LambdaLR.step = counting_step
-        def spy(name, original):
-            def wrapper(self, *a, **k):
-                frame = sys._getframe(1)
-                if "electra_cli" in frame.f_code.co_filename:
-                    calls.append((step["now"], name, f"{frame.f_code.co_filename}:{frame.f_lineno}"))
-                return original(self, *a, **k)
-            return wrapper
-        for name in ("item", "tolist", "__bool__"):
-            setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
-        def dump():
-            path = os.path.join(os.environ["SYNC_SPY_DIR"], f"rank{os.environ['LOCAL_RANK']}.json")
-            with open(path, "w") as f:
-                json.dump(calls, f)
-        atexit.register(dump)
-''')
+SPY = """
+import atexit, json, os
+if os.environ.get("SYNC_SPY_DIR") and os.environ.get("LOCAL_RANK") is not None:
+    from tests.sync_spy import install
+    calls = []
+    install(calls)
+    def dump():
+        with open(os.path.join(os.environ["SYNC_SPY_DIR"], f"rank{os.environ['LOCAL_RANK']}.json"), "w") as f:
+            json.dump(calls, f)
+    atexit.register(dump)
+"""
 
 
 def test_two_processes_make_no_host_sync_outside_log_and_save_steps(tiny_shards, tmp_path):
@@ -68,15 +55,14 @@ def test_two_processes_make_no_host_sync_outside_log_and_save_steps(tiny_shards,
     spy_dir = tmp_path / "spy"
     spy_dir.mkdir()
     (spy_dir / "sitecustomize.py").write_text(SPY)
-    env = {"SYNC_SPY_DIR": str(spy_dir), "PYTHONPATH": os.pathsep.join([str(spy_dir), os.getcwd()])}
+    repo = Path(__file__).resolve().parent.parent  # for `import tests.sync_spy` inside each rank
+    env = {"SYNC_SPY_DIR": str(spy_dir), "PYTHONPATH": os.pathsep.join([str(spy_dir), str(repo)])}
     out = run_processes(pretrain_args(tiny_shards, tmp_path / "run", 12, "--set", "train.log_every=6",
                                       "--set", "train.save_every=12"), env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     for rank in (0, 1):
         calls = json.loads((spy_dir / f"rank{rank}.json").read_text())
-        in_loop = [c for c in calls if any(f in c[2] for f in ("pretrain.py", "model.py", "data.py"))]
-        steps_with_sync = {s - 1 for s, _, _ in in_loop if 1 < s < 13}  # LambdaLR steps once at creation
-        assert steps_with_sync == {6}, (rank, sorted(c for c in in_loop if c[0] - 1 in steps_with_sync - {6})[:5])
+        assert steps_with_sync(calls, 12) - {12} == {6}, (rank, calls[:5])
 
 
 def test_ranks_without_a_saved_rng_state_get_their_own_streams(tiny_pretrained):

@@ -14,32 +14,14 @@ from tests.test_model import SMALL, VOCAB, batch
 
 def test_training_steps_make_no_host_sync_outside_log_and_save_steps(tiny_shards, tmp_path, monkeypatch):
     """Every `.item()` / `bool(tensor)` / `.tolist()` our code makes is counted by the step it happens in."""
+    from tests.sync_spy import install, steps_with_sync
+
     calls = []
-    step_of = {"now": 0}
-    real_step = torch.optim.lr_scheduler.LambdaLR.step
-
-    def counting_step(self, *args, **kwargs):
-        step_of["now"] += 1
-        return real_step(self, *args, **kwargs)
-
-    def spy(name, original):
-        def wrapper(self, *args, **kwargs):
-            frame = sys._getframe(1)
-            if "electra_cli" in frame.f_code.co_filename:
-                calls.append((step_of["now"], name, f"{frame.f_code.co_filename}:{frame.f_lineno}"))
-            return original(self, *args, **kwargs)
-        return wrapper
-
-    for name in ("item", "tolist", "__bool__"):
-        monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
-    monkeypatch.setattr(torch.optim.lr_scheduler.LambdaLR, "step", counting_step)
+    install(calls, monkeypatch.setattr)
     run = tmp_path / "run"
     result = run_cli(*pretrain_args(tiny_shards, run, 12, "--set", "train.log_every=6", "--set", "train.save_every=12"))
     assert result.exit_code == 0, result.output
-    in_loop = [c for c in calls if "pretrain.py" in c[2] or "model.py" in c[2] or "data.py" in c[2]]
-    # LambdaLR steps once when created, then once per training step: the checks of step s see s + 1
-    steps_with_sync = {s - 1 for s, _, _ in in_loop if 1 < s < 13}
-    assert steps_with_sync == {6}, sorted(c for c in in_loop if c[0] - 1 in steps_with_sync - {6})[:5]
+    assert steps_with_sync(calls, 12) - {12} == {6}, calls[:5]
 
 
 def test_static_shapes_one_compiled_graph_for_all_batches():
