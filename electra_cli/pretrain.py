@@ -325,7 +325,10 @@ def train(run: Run) -> tuple[dict, dict]:
     max_nonfinite = cfg.train.max_nonfinite + (20 if run.scaler is not None else 0)
     in_a_row = 0
     last_eval: dict = {}
-    progress = count_progress("pretrain") if run.is_main else contextlib.nullcontext()
+    # Without a terminal the loop logs a line per log_every steps itself; the bar adds a line only after a minute
+    # of silence (slow steps), unless ELECTRA_CLI_PROGRESS_SECONDS says otherwise.
+    every = None if "ELECTRA_CLI_PROGRESS_SECONDS" in os.environ else 60.0
+    progress = count_progress("pretrain", every=every) if run.is_main else contextlib.nullcontext()
     try:
         with SignalFlag(world) as stop, progress as bar:
             task = bar.add_task("pretrain", total=cfg.train.steps, completed=state.step, status="") if run.is_main else None
