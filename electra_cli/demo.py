@@ -399,10 +399,12 @@ def closing_lines(s: dict) -> list[str]:
         ranks = f" and ranks a replaced word above an original one {auc:.0%} of the time (50% is guessing)" if auc else ""
         compared = ("better than always answering 'original'" if h["disc_loss_ratio"] < 1
                     else "worse than always answering 'original', as early in training")
+        verdict = h.get("verdict") or ("stuck on the plateau" if h["on_plateau"] else "off the plateau")
         state = {
             "off the plateau": "so it is off that plateau: it spots some replacements (which alone does not make it useful)",
             "still learning": "so it is still learning: not yet even at the plateau's level",
-        }.get(h.get("verdict"), "so it is stuck on that plateau: it has not learned to spot replacements")
+            "stuck on the plateau": "so it is stuck on that plateau: it has not learned to spot replacements yet",
+        }[verdict]
         lines.append(
             f"Pretraining: the discriminator learns to tell which words the generator replaced. Having learned nothing, "
             f"it would answer 'original' everywhere for a loss of {h['disc_entropy']:.3f} (the plateau). It ended at "

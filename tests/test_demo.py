@@ -96,7 +96,7 @@ def test_closing_lines_give_an_honest_verdict_per_task():
                "predict_accuracy": 0.5, "outputs": {"vocab": "v"}, "output_notes": {"vocab": "the vocabulary"},
                "finetune_settings": {"lr": 1e-3, "batch_size": 16, "epochs": 5.0, "seeds": "1"},
                "health": {"disc_loss": 0.37, "disc_entropy": 0.405, "disc_loss_ratio": 0.92, "disc_auc": 0.68,
-                          "on_plateau": True},
+                          "on_plateau": True, "verdict": "stuck on the plateau"},
                "tasks": {"a": task(0.60, 0.45), "b": task(0.50, 0.48), "c": task(0.40, 0.55)}}
     text = "\n".join(closing_lines(summary))
     assert 0.06 < noise_margin(task(0.5, 0.5)) < 0.08  # 2 x sqrt(2 x 0.25 / 400)
@@ -104,7 +104,7 @@ def test_closing_lines_give_an_honest_verdict_per_task():
     assert "a (a labelled task): validation accuracy 0.600" in text and ": pretraining helped." in text
     assert "no difference beyond noise" in text and "pretraining made it worse" in text
     assert "Verdict: pretraining helped beyond noise on a, not on b, c." in text
-    assert "still on that plateau" in text and "ranks a replaced word above an original one 68%" in text
+    assert "stuck on that plateau" in text and "ranks a replaced word above an original one 68%" in text
     assert "One fine-tuning seed" in text and text.rstrip().endswith("v  the vocabulary")
     summary["tasks"] = {"b": task(0.50, 0.48)}
     assert "Verdict: pretraining did not help beyond noise." in "\n".join(closing_lines(summary))
