@@ -12,12 +12,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer
 
 from electra_cli.atomic import sha256_file
 from electra_cli.errors import DataError, UsageError
+from electra_cli.vocab import SPECIAL_ROLES, SPECIAL_TOKENS, new_tokenizer
 
-SPECIAL_NAMES = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
 NOT_WORDPIECE = ("spiece.model", "sentencepiece.bpe.model", "merges.txt", "vocab.json")
 
 
@@ -35,6 +35,8 @@ def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
     """
     folder = Path(folder)
     settings = _tokenizer_config(folder)
+    names = {role: settings.get(f"{role}_token") or default for role, default in zip(SPECIAL_ROLES, SPECIAL_TOKENS)}
+    names = {role: (n["content"] if isinstance(n, dict) else n) for role, n in names.items()}  # AddedToken dicts
     if (folder / "tokenizer.json").is_file():
         tokenizer = _from_tokenizer_json(folder / "tokenizer.json")
         vocab = tokenizer.get_vocab()
@@ -43,7 +45,11 @@ def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
         tokens = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
-        tokenizer = bert_tokenizer(tokens, settings)
+        tokenizer = new_tokenizer(
+            bool(settings.get("do_lower_case", True)), {t: i for i, t in enumerate(tokens)}, unk=names["unk"],
+            strip_accents=settings.get("strip_accents"),
+            chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
+        )
     else:
         other = next((name for name in NOT_WORDPIECE if (folder / name).is_file()), None)
         why = f"its tokenizer is not WordPiece ({other})" if other else "no vocab.txt or tokenizer.json"
@@ -53,8 +59,6 @@ def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
     else:
         sha = hashlib.sha256("".join(f"{t}\n" for t in tokens).encode("utf-8")).hexdigest()
     ids = {t: i for i, t in enumerate(tokens)}
-    names = {role: settings.get(f"{role}_token") or default for role, default in SPECIAL_NAMES.items()}
-    names = {role: (n["content"] if isinstance(n, dict) else n) for role, n in names.items()}
     missing = [name for name in names.values() if name not in ids]
     if missing:
         raise DataError(f"{folder}: special token(s) {', '.join(missing)} not in the vocabulary")
@@ -66,26 +70,6 @@ def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
         "source": "hf",
     }
     return manifest, tokenizer
-
-
-def bert_tokenizer(tokens: list[str], settings: dict) -> Tokenizer:
-    """The fast equivalent of transformers' BertTokenizer for `tokens` and a tokenizer_config.json's casing."""
-    lowercase = bool(settings.get("do_lower_case", True))
-    strip_accents = settings.get("strip_accents")  # None: follows lowercase, as BertTokenizer does
-    tokenizer = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(tokens)}, unk_token=_unk(settings),
-                                           continuing_subword_prefix="##", max_input_chars_per_word=100))
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
-        strip_accents=strip_accents, lowercase=lowercase,
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece(prefix="##")
-    return tokenizer
-
-
-def _unk(settings: dict) -> str:
-    unk = settings.get("unk_token") or "[UNK]"
-    return unk["content"] if isinstance(unk, dict) else unk
 
 
 def _tokenizer_config(folder: Path) -> dict:

@@ -23,6 +23,7 @@ from electra_cli.corpus import Corpus, CorpusOptions
 from electra_cli.errors import DataError, UsageError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, fixed by DESIGN.md
+SPECIAL_ROLES = ("pad", "unk", "cls", "sep", "mask")  # the keys of `special_ids`, in SPECIAL_TOKENS' order
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
 MANIFEST = "vocab.json"
 FORMAT_VERSION = 1
@@ -50,11 +51,16 @@ class VocabSettings:
             raise UsageError("; ".join(problems))
 
 
-def new_tokenizer(lowercase: bool) -> Tokenizer:
-    """An untrained BERT-style WordPiece tokenizer."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+def new_tokenizer(
+    lowercase: bool, vocab: dict[str, int] | None = None, unk: str = "[UNK]", strip_accents: bool | None = None,
+    chinese_chars: bool = True,
+) -> Tokenizer:
+    """A BERT-style WordPiece tokenizer: untrained, or over `vocab` (a published folder's vocab.txt).
+    strip_accents None follows lowercase, as in BERT."""
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token=unk, continuing_subword_prefix="##"))
     tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
+        clean_text=True, handle_chinese_chars=chinese_chars, lowercase=lowercase,
+        strip_accents=lowercase if strip_accents is None else strip_accents,
     )
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece(prefix="##")
@@ -180,7 +186,7 @@ def write_tokenizer_folder(tokenizer: Tokenizer, folder: Path, lowercase: bool) 
     }
 
 
-OUR_SPECIAL_IDS = {"pad": PAD_ID, "unk": UNK_ID, "cls": CLS_ID, "sep": SEP_ID, "mask": MASK_ID}
+OUR_SPECIAL_IDS = dict(zip(SPECIAL_ROLES, range(len(SPECIAL_TOKENS))))
 
 
 def load_vocab_manifest(folder: Path) -> dict:
