@@ -94,6 +94,11 @@ MaxBytes = Annotated[
                  help="Read only this many bytes of text (a prefix of a huge corpus)."),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
+ReportTo = Annotated[
+    Optional[list[str]],
+    typer.Option("--report-to", metavar="NAME[,NAME]", show_default="none",
+                 help="Also log to tensorboard (OUT/tensorboard/) and/or wandb; comma-separated or repeated."),
+]
 Corpus = Annotated[list[str], typer.Argument(metavar="CORPUS...", help="Files, folders (recursive), globs, or '-' for stdin.")]
 
 
@@ -247,6 +252,7 @@ def pretrain(
         typer.Option("--init-generator", metavar="DIR", help="Start the generator from an HF ELECTRA generator folder."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print the whole resolved config (it is in OUT/config.toml either way).")] = False,
+    report_to: ReportTo = None,
 ) -> None:
     """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports.
 
@@ -264,7 +270,8 @@ def pretrain(
     inits = {"init.from_dir": init_from, "init.discriminator": init_discriminator, "init.generator": init_generator}
     overrides += [f"{k}={json.dumps(str(v))}" for k, v in inits.items() if v is not None]
     cfg = run_config(out, resume, recipe, overrides)
-    run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite, verbose=verbose)
+    run_pretrain(cfg, shards, out, resume=resume, vocab_dir=vocab, overwrite=overwrite, verbose=verbose,
+                 report_to=report_to)
 
 
 @app.command(cls=Command)

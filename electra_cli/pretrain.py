@@ -48,6 +48,7 @@ from electra_cli.pretrain_config import (  # noqa: F401 - re-exported: callers b
     resume_config,
 )
 from electra_cli.schedule import lr_lambda
+from electra_cli.trackers import Trackers, open_trackers, parse_report_to
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest, recorded_vocab_dir
 from electra_cli.vocab import load_vocab_manifest
@@ -106,6 +107,7 @@ class Run:
     manifest: dict
     config_toml: str
     standalone_files: dict = field(default_factory=dict)
+    report_to: list[str] = field(default_factory=list)  # trackers (tensorboard, wandb): views of metrics.jsonl
 
     @property
     def checkpoints(self) -> Path:
@@ -124,9 +126,13 @@ def pretrain(
     vocab_dir: Path | None = None,
     overwrite: bool = False,
     verbose: bool = False,
+    report_to: list[str] | str | None = None,
 ) -> dict:
-    """Pretrain ELECTRA on `shards`, writing checkpoints, metrics and the final HF folders under `out`."""
-    run = setup(cfg, Path(shards), Path(out), resume, vocab_dir, overwrite, verbose)
+    """Pretrain ELECTRA on `shards`, writing checkpoints, metrics and the final HF folders under `out`.
+
+    report_to: trackers that show the metrics too ("tensorboard", "wandb"; see trackers.py).
+    """
+    run = setup(cfg, Path(shards), Path(out), resume, vocab_dir, overwrite, verbose, report_to)
     final = run.out / "final"
     if run.state.step >= cfg.train.steps and final.is_dir():
         log.info("%s is finished (step %d of %d); its models are in %s. To train further: --resume auto --max-steps N",
@@ -145,11 +151,12 @@ def pretrain(
 
 
 def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, vocab_dir: Path | None,
-          overwrite: bool, verbose: bool = False) -> Run:
+          overwrite: bool, verbose: bool = False, report_to: list[str] | str | None = None) -> Run:
     """Check the inputs against the recipe, build model and optimizer, and restore a checkpoint when resuming."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    trackers = parse_report_to(report_to)  # an unknown or missing tracker fails before any work
     precision = resolve_precision(cfg.train.mixed_precision)
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -219,7 +226,7 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         train_set=train_set, val_set=ShardSet(shards, "validation"),
         order=TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world),
         seq_len=seq_len, micro=micro, accumulation=accumulation, out=out, vocab_dir=vocab_dir,
-        manifest=manifest, config_toml=config_toml, standalone_files=standalone,
+        manifest=manifest, config_toml=config_toml, standalone_files=standalone, report_to=trackers,
     )
 
 
@@ -318,6 +325,8 @@ def train(run: Run) -> tuple[dict, dict]:
     device, world = accelerator.device, accelerator.num_processes
     batches = train_batches(run.train_set, run.order, state.step, run.seq_len, pin=device.type == "cuda")
     metrics_file = open(run.out / "metrics.jsonl", "a", encoding="utf-8") if run.is_main else None  # noqa: SIM115
+    trackers = open_trackers(run.report_to, run.out, run.out.name, configlib.to_dict(cfg), state.step or None,
+                             main_process=run.is_main)
     counters = DeviceCounters.on(device, state.skipped_steps)
     window = MetricWindow()
     speed = Speedometer(run, flops_per_token(run.raw_model, run.seq_len), device_peak_flops(device))
@@ -347,13 +356,13 @@ def train(run: Run) -> tuple[dict, dict]:
                     record = window.summary(accelerator) | speed.record(state.step, lr) | {
                         "tokens_seen": state.tokens_seen, "skipped_steps": state.skipped_steps,
                         "epoch": run.order.epoch_of(state.step)}
-                    write_metrics(metrics_file, record)
-                    report_progress(run, bar, task, record)
+                    write_metrics(metrics_file, record, trackers)
+                    report_progress(run, bar, task, record, last_eval)
                 elif run.is_main:
                     bar.update(task, completed=state.step)
                 if len(run.val_set) and ((cfg.train.eval_every and state.step % cfg.train.eval_every == 0) or at_end):
                     last_eval = evaluate(run) | {"step": state.step}
-                    write_metrics(metrics_file, {"validation": last_eval})
+                    write_metrics(metrics_file, {"validation": last_eval}, trackers)
                 if saving_step and in_a_row == 0:
                     save(run)  # never in the middle of a run of non-finite steps
                 if cfg.train.stop_at and state.step == cfg.train.stop_at and not at_end:
@@ -376,6 +385,7 @@ def train(run: Run) -> tuple[dict, dict]:
         batches.close()
         if metrics_file:
             metrics_file.close()
+        trackers.close()
     return last_eval, window.last_summary
 
 
@@ -409,10 +419,16 @@ def save(run: Run) -> None:
         prune_checkpoints(run.checkpoints, run.cfg.train.keep_last)
 
 
-def write_metrics(metrics_file, record: dict) -> None:
+def write_metrics(metrics_file, record: dict, trackers: Trackers | None = None) -> None:
+    """One line of metrics.jsonl (the source of truth), then the same figures to the trackers: a training
+    record's as `train/<name>`, a validation record's as `validation/<name>`, at the record's step."""
     if metrics_file is not None:
         metrics_file.write(json.dumps(record) + "\n")
         metrics_file.flush()
+    if trackers:
+        figures = record.get("validation", record)
+        group = "validation" if "validation" in record else "train"
+        trackers.log({group: {k: v for k, v in figures.items() if k != "step"}}, step=figures["step"])
 
 
 class Speedometer:
@@ -421,7 +437,8 @@ class Speedometer:
     def __init__(self, run: Run, flops_token: float, peak: float | None):
         self.run, self.flops_token, self.peak = run, flops_token, peak
         self.start_step = run.state.step
-        self.window_start, self.window_steps = time.perf_counter(), 0
+        self.started = time.perf_counter()
+        self.window_start, self.window_steps = self.started, 0
         self.warned = run.accelerator.device.type != "cpu"
         self.seconds_per_step = math.nan
 
@@ -449,21 +466,36 @@ class Speedometer:
             "mfu": (seq_per_s * seq_len * self.flops_token / (self.peak * world)) if self.peak else None,
             "memory_gb": torch.cuda.max_memory_allocated() / 1e9 if device.type == "cuda" else None,
             "eta_s": self.seconds_per_step * (self.run.cfg.train.steps - step),
+            "elapsed_s": round(time.perf_counter() - self.started, 3),  # this process's training time (0 on resume)
         }
 
 
-def report_progress(run: Run, bar, task, record: dict) -> None:
-    """The progress bar's status; without a terminal (nohup, SLURM, CI) a plain log line instead."""
+def report_progress(run: Run, bar, task, record: dict, last_eval: dict | None = None) -> None:
+    """The progress bar's status (the bar itself shows the step of N, elapsed time and ETA); without a terminal
+    (nohup, SLURM, CI) a plain log line instead, with the ETA."""
     if not run.is_main:
         return
+    line = progress_line(record, last_eval)
+    bar.update(task, completed=record["step"], status=line)
+    if not console.is_terminal:
+        log.info("step %d/%d | %s | ETA %s", record["step"], run.cfg.train.steps, line, format_duration(record["eta_s"]))
+
+
+def progress_line(record: dict, last_eval: dict | None = None) -> str:
+    """e.g. "loss 12.345 | disc 0.345 vs plateau 0.391 (ratio 0.88) | gen acc 0.12 | 5,120 tok/s | val ratio 0.90
+    AUC 0.71 @ 500": the training window's figures, then the last validation's (MLM runs: its generator loss)."""
     line = f"loss {record['loss']:.3f}"
     if "disc_loss" in record:
         line += (f" | disc {record['disc_loss']:.3f} vs plateau {record['disc_entropy']:.3f} "
                  f"(ratio {record['disc_loss_ratio']:.2f})")
     line += f" | gen acc {record['gen_acc']:.2f} | {record['tokens_per_s']:,.0f} tok/s"
-    bar.update(task, completed=record["step"], status=line)
-    if not console.is_terminal:
-        log.info("step %d/%d | %s | ETA %s", record["step"], run.cfg.train.steps, line, format_duration(record["eta_s"]))
+    if last_eval and "disc_loss_ratio" in last_eval:
+        auc = last_eval.get("disc_auc")
+        line += f" | val ratio {last_eval['disc_loss_ratio']:.2f}" + (f" AUC {auc:.2f}" if auc is not None else "")
+        line += f" @ {last_eval['step']}"
+    elif last_eval and "gen_loss" in last_eval:
+        line += f" | val gen loss {last_eval['gen_loss']:.3f} @ {last_eval['step']}"
+    return line
 
 
 def format_duration(seconds: float) -> str:
