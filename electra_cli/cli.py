@@ -363,6 +363,26 @@ def convert(
 
 @app.command(cls=Command)
 @handle_errors
+def plot(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Pretrain run folders (each with metrics.jsonl); a run still going is fine.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Report folder: index.html and one PNG per metric.")],
+    finetune: Annotated[
+        Optional[list[Path]],
+        typer.Option("--finetune", metavar="DIR", help="A fine-tuned folder (metrics.json) whose results join the table (repeatable); RUN/finetune/ is found by itself."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder that holds no report.")] = False,
+) -> None:
+    """Plot runs' curves (losses, discriminator ratio, AUC, lr, ...) overlaid, with an index.html to compare them.
+
+    Example: electra-cli plot runs/electra runs/mlm --out report/
+    """
+    from electra_cli.plot import plot_runs
+
+    plot_runs(runs, out, finetune=finetune, overwrite=overwrite)
+
+
+@app.command(cls=Command)
+@handle_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for everything the demo writes.")] = Path("demo-out"),
     minutes: Annotated[float, typer.Option("--minutes", metavar="N", help="Time budget of the whole demo; about 60% of it goes to pretraining (unused with --steps).")] = 8.0,
