@@ -290,6 +290,9 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     rows = predict(out / "finetuned", first.test, predictions, overwrite=True)
     gold = [json.loads(line)["label"] for line in first.test.read_text().splitlines()]
     predicted = [json.loads(line)["label"] for line in predictions.read_text().splitlines()]
+
+    stage("report")
+    report = write_report(run_dir, out / "report")
     summary = {
         "corpus_mb": data.corpus_bytes / 1e6,
         "documents": data.documents,
@@ -309,7 +312,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
         "outputs": {"data": str(out / "data"), "vocab": str(vocab_dir), "shards": str(shards_dir),
                     "run": str(run_dir), "pretrained": str(pretrained_dir), "random-init": str(random_dir),
                     **{name: str(out / name) for name in finetuned}, "predictions": str(predictions),
-                    "summary": str(out / "demo-summary.json")},
+                    **({"report": str(report)} if report else {}), "summary": str(out / "demo-summary.json")},
         "output_notes": {
             "data": "the pretraining corpus (corpus.txt) and each task's train/validation/test files",
             "vocab": "the WordPiece vocabulary",
@@ -319,6 +322,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
             "random-init": "the same architecture with random weights: the baseline",
             **finetuned,
             "predictions": f"predict's labels for the {first.name} test split",
+            "report": "pretraining curves and the fine-tuning comparison (electra-cli plot): open it in a browser",
             "summary": "every figure above, as JSON",
         },
     }
@@ -327,6 +331,18 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     for line in closing_lines(summary):
         console.print(line, soft_wrap=True, highlight=False)
     return summary
+
+
+def write_report(run_dir: Path, folder: Path) -> Path | None:
+    """`electra-cli plot` of the run: its curves, health and the fine-tuning comparison its model card records.
+    Returns the page, or None without matplotlib (an optional extra: the demo goes on without it)."""
+    from electra_cli.plot import plot_runs
+    from electra_cli.trackers import installed
+
+    if not installed("matplotlib"):
+        console.print("report skipped: matplotlib is not installed (pip install 'electra-cli[plot]')")
+        return None
+    return Path(plot_runs([run_dir], folder, overwrite=True)["index"])
 
 
 def majority_share(path: Path) -> float:

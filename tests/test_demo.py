@@ -35,6 +35,11 @@ def test_demo_smallest_configuration(tmp_path):
     card = (out / "run" / "final" / "discriminator" / "README.md").read_text()
     assert "## Fine-tuning results" in card and "returns-value (validation, demo)" in card
     assert card.index("## Health") < card.index("## Fine-tuning results") < card.index("## Recipe")
+    report = out / "report" / "index.html"  # the plot report: the run's curves and the comparison the card holds
+    page = report.read_text()
+    assert "<td>run</td>" in page and "stdlib-package (validation, demo)" in page and '<img src="disc_loss_ratio.png"' in page
+    assert summary["outputs"]["report"] == str(report) and str(report) in closing
+    assert (out / "report" / "disc_loss_ratio.png").read_bytes()[:4] == b"\x89PNG"
     for folder in ("finetuned", "finetuned-random-init", "finetuned-returns-value", "finetuned-returns-value-random-init"):
         assert (out / folder / "metrics.json").is_file(), folder
         assert summary["outputs"][folder] == str(out / folder) and str(out / folder) in closing, folder
