@@ -11,6 +11,7 @@ import torch
 
 from tests.conftest import TINY, pretrain_args, run_cli
 from tests.sync_spy import steps_with_sync
+from tests.test_trackers import read_scalars
 
 
 def run_processes(args: list[str], env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -30,11 +31,14 @@ def test_evaluation_with_fewer_validation_rows_than_processes(tmp_path):
     assert manifest["splits"]["validation"]["rows"] == 1
     run = tmp_path / "run"
     out = run_processes(pretrain_args(tmp_path / "shards", run, 4, "--set", "train.eval_every=2",
-                                      "--set", "train.log_every=2"))
+                                      "--set", "train.log_every=2", "--report-to", "tensorboard"))
     assert out.returncode == 0, out.stderr[-3000:]
     validation = [json.loads(line)["validation"] for line in (run / "metrics.jsonl").read_text().splitlines()
                   if '"validation"' in line]
     assert [v["step"] for v in validation] == [2, 4] and all(v["disc_loss"] > 0 for v in validation)
+    # only the main process logs to the trackers: one event file, each step once
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert [step for step, _ in read_scalars(run / "tensorboard")["validation/disc_loss"]] == [2, 4]
 
 
 SPY = """

@@ -130,3 +130,47 @@ def test_log_values_and_hyperparameters_are_flat_scalars():
                             "run": {"changes": [], "x": None}}) == {
         "model.layers": 2, "model.objective": "electra", "init.sources": "a, b", "run.changes": ""}
     assert not Trackers() and Trackers().log({"a": 1.0}, step=1) is None  # no tracker: nothing to do
+
+
+def test_a_tracker_that_cannot_start_is_left_out(tiny_shards, tmp_path, monkeypatch):
+    from accelerate.tracking import TensorBoardTracker
+
+    def refuse(self):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(TensorBoardTracker, "start", refuse)
+    run = tmp_path / "run"
+    result = run_cli(*pretrain_args(tiny_shards, run, 10, "--report-to", "tensorboard"))
+    assert result.exit_code == 0, result.output
+    assert "--report-to tensorboard: could not start (PermissionError: read-only file system)" in result.output
+    assert len(metrics(run)[0]) == 1
+
+
+def test_the_api_as_fine_tuning_uses_it(tmp_path):
+    """One set of trackers over several seeds (fine-tuning builds an Accelerator per seed): nested values."""
+    from electra_cli.trackers import open_trackers
+
+    trackers = open_trackers("tensorboard", tmp_path, "ft", {"lr": 1e-3, "seeds": [1, 2]})
+    for seed in (1, 2):
+        for epoch in (1, 2, 3):
+            trackers.log({f"seed-{seed}": {"validation": {"accuracy": seed / 10 + epoch / 100}}}, step=epoch)
+    trackers.close()
+    trackers.log({"late": 1.0}, step=4)  # after close: nothing, no error
+    scalars = read_scalars(tmp_path / "tensorboard")
+    assert scalars["seed-2/validation/accuracy"] == [(1, pytest.approx(0.21)), (2, pytest.approx(0.22)),
+                                                     (3, pytest.approx(0.23))]
+    assert open_trackers(["tensorboard"], tmp_path / "other", "ft", {}, main_process=False).trackers == {}
+    assert not (tmp_path / "other").exists()  # other processes write nothing
+
+
+def test_the_progress_line_shows_the_last_validation():
+    from electra_cli.pretrain import progress_line
+
+    record = {"loss": 20.5, "disc_loss": 0.35, "disc_entropy": 0.39, "disc_loss_ratio": 0.897, "gen_acc": 0.25,
+              "tokens_per_s": 51234.0}
+    assert progress_line(record) == ("loss 20.500 | disc 0.350 vs plateau 0.390 (ratio 0.90) | gen acc 0.25 | "
+                                     "51,234 tok/s")
+    line = progress_line(record, {"disc_loss_ratio": 0.85, "disc_auc": 0.712, "step": 500})
+    assert line.endswith("| val ratio 0.85 AUC 0.71 @ 500")
+    mlm = {"loss": 4.1, "gen_acc": 0.3, "tokens_per_s": 10.0}
+    assert progress_line(mlm, {"gen_loss": 4.0, "step": 20}).endswith("| val gen loss 4.000 @ 20")
