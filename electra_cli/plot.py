@@ -39,7 +39,7 @@ class Figure:
 FIGURES = (
     Figure("loss", "total loss (generator MLM + 50 x discriminator)", "loss"),
     Figure("gen_loss", "generator loss (MLM cross-entropy)", "gen_loss"),
-    Figure("disc_loss", "discriminator loss (dotted: its plateau, the entropy of the replaced share)", "disc_loss"),
+    Figure("disc_loss", "discriminator loss (dashed: its plateau, the entropy of the replaced share)", "disc_loss"),
     Figure("disc_loss_ratio", "discriminator loss / plateau", "disc_loss_ratio", PLATEAU_LINES),
     Figure("disc_auc", "discriminator AUC on replaced tokens (0.5: guessing)", "disc_auc", ((0.5, "guessing"),)),
     Figure("gen_acc", "generator accuracy at masked positions", "gen_acc"),
@@ -273,14 +273,17 @@ def draw(spec: Figure, runs: list[RunData], path: Path) -> bool:
                           markersize=5, linewidth=0.8)
             if spec.key == "disc_loss":
                 plateau = [(p[x], p[3]) for p in points if p[3] is not None]
-                axis.plot([p[0] for p in plateau], [p[1] for p in plateau], color=color, linestyle=":",
+                axis.plot([p[0] for p in plateau], [p[1] for p in plateau], color=color, linestyle="--",
                           linewidth=1.0, alpha=0.7)
-        handles.append(Line2D([], [], color=color, linewidth=1.4, label=run.label))
+        if points or val:  # a run without this figure (an MLM run has no discriminator) stays out of the legend
+            handles.append(Line2D([], [], color=color, linewidth=1.4, label=run.label))
     for y, label in spec.lines:
         for axis in (by_step, by_tokens):
             axis.axhline(y, color="0.35", linestyle="--", linewidth=0.9)
         by_step.annotate(label, xy=(0, y), xycoords=("axes fraction", "data"), xytext=(4, 3),
                          textcoords="offset points", fontsize=8, color="0.3")
+    if spec.key == "disc_loss":
+        handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.0, label="plateau"))
     if any(val for _, _, val in series):
         handles.append(Line2D([], [], color="0.3", linestyle=":", marker="o", markersize=5, label="validation"))
     by_step.set_xlabel("step")
@@ -356,21 +359,26 @@ def health(run: RunData) -> str:
     if not figures:
         return "no records yet"
     where = f"{'validation' if run.validation else 'training'} at step {figures['step']:,}"
-    if "disc_loss" in figures and "disc_entropy" in figures:
-        verdict = ""
-        try:
-            from electra_cli.pretrain import health_report
-            from electra_cli.pretrain_config import PretrainConfig
+    gen = f"generator accuracy {_fmt(figures.get('gen_acc'), '.2f')} ({where})"
+    if not (_finite(figures.get("disc_loss")) and _finite(figures.get("disc_entropy"))):
+        return f"generator loss {_fmt(figures.get('gen_loss'), '.3f')}, {gen}"
+    verdict = ""
+    if run.config:
+        from electra_cli.pretrain import health_report
+        from electra_cli.pretrain_config import PretrainConfig
 
+        try:
             cfg = configlib.from_dict(PretrainConfig, run.config)
-            verdict = health_report(figures, cfg, figures["step"]).get("verdict", "") + ": "
-        except Exception:  # noqa: BLE001 - a config from another version: the figures without the verdict
+            verdict = health_report(figures, cfg, figures["step"])["verdict"] + ": "
+        except (UsageError, KeyError, TypeError, ValueError):  # a config from another version: no verdict
             pass
-        ratio = figures["disc_loss"] / max(figures["disc_entropy"], 1e-9)
-        auc = figures.get("disc_auc")
-        return (f"{verdict}ratio {ratio:.2f}" + (f", AUC {auc:.2f}" if _finite(auc) else "")
-                + f", generator accuracy {figures.get('gen_acc', math.nan):.2f} ({where})")
-    return f"generator loss {figures.get('gen_loss', math.nan):.3f}, accuracy {figures.get('gen_acc', math.nan):.2f} ({where})"
+    ratio = figures["disc_loss"] / max(figures["disc_entropy"], 1e-9)
+    auc = f", AUC {_fmt(figures['disc_auc'], '.2f')}" if _finite(figures.get("disc_auc")) else ""
+    return f"{verdict}ratio {ratio:.2f}{auc}, {gen}"
+
+
+def _fmt(value, spec: str) -> str:
+    return format(value, spec) if _finite(value) else "n/a"
 
 
 def index_html(runs: list[RunData], figures: list[Figure], others: list[dict]) -> str:

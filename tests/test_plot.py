@@ -65,18 +65,19 @@ def test_plot_reads_a_damaged_unfinished_resumed_metrics_file(tiny_pretrained, t
     train = [json.loads(line) for line in lines if '"validation"' not in line]
     resumed = dict(train[3], loss=99.0, elapsed_s=0.25)  # a resumed attempt's step 40, its clock from 0 again
     damaged = [lines[0], "not json at all", json.dumps(train[1]), "[1, 2]", json.dumps({"no_step": 1}),
-               json.dumps(train[2]), json.dumps(train[3]), json.dumps(train[4]), json.dumps(resumed),
+               json.dumps(train[2]), json.dumps({"step": 35, "loss": "high", "disc_loss": None}),  # odd values
+               json.dumps(train[3]), json.dumps(train[4]), json.dumps(resumed),
                '{"loss": 3.1, "st']  # the last line cut mid-write: the run is still going
     (run / "metrics.jsonl").write_text("\n".join(damaged) + "\n\xff\xfe\n")
     records, validation, bad, wall = read_metrics(run / "metrics.jsonl")
-    assert bad == [2, 4, 5, 10, 11]
-    assert [r["step"] for r in records] == [10, 20, 30, 40] and records[-1]["loss"] == 99.0
+    assert bad == [2, 4, 5, 11, 12]
+    assert [r["step"] for r in records] == [10, 20, 30, 35, 40] and records[-1]["loss"] == 99.0
     assert wall == train[4]["elapsed_s"] + 0.25 and validation == []
 
     report = tmp_path / "report"
     result = run_cli("plot", run, "--out", report)
     assert result.exit_code == 0, result.output
-    assert "5 line(s) are not records and were skipped (line 2, 4, 5, 10, 11)" in result.output
+    assert "5 line(s) are not records and were skipped (line 2, 4, 5, 11, 12)" in result.output
     page = (report / "index.html").read_text()
     assert "40 / 100" in page and "not finished (last record" in page and "5 bad line(s)" in page
     assert "(training at step 40)" in page  # no validation record yet: health from the last training window
