@@ -48,9 +48,9 @@ from electra_cli.pretrain_config import (  # noqa: F401 - re-exported: callers b
     resume_config,
 )
 from electra_cli.schedule import lr_lambda
-from electra_cli.trackers import Trackers, open_trackers, parse_report_to
 from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest, recorded_vocab_dir
+from electra_cli.trackers import Trackers, open_trackers, parse_report_to
 from electra_cli.vocab import load_vocab_manifest
 
 PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: not off the plateau
