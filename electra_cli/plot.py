@@ -292,8 +292,10 @@ def draw(spec: Figure, runs: list[RunData], path: Path) -> bool:
     by_step.set_ylabel(spec.key)
     for axis in (by_step, by_tokens):
         axis.grid(True, alpha=0.3)
-    if spec.key in ("lr", "tokens_per_s"):
+    if spec.key == "tokens_per_s":
         by_step.yaxis.set_major_formatter(EngFormatter())
+    elif spec.key == "lr":
+        by_step.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))  # 1.75e-4 reads better than 175 µ
     by_step.legend(handles=handles, fontsize=8, loc="best")
     fig.suptitle(spec.title)
     fig.savefig(path, format="png")
