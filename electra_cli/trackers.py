@@ -90,15 +90,20 @@ class Trackers:
 
 
 def open_trackers(report_to: Iterable[str] | str | None, run_dir: Path, run_name: str, config: dict,
-                  resume_step: int | None = None, main_process: bool = True) -> Trackers:
+                  resume_step: int | None = None, main_process: bool | None = None) -> Trackers:
     """Start the trackers named in `report_to` for the run in `run_dir`, with `config` as hyperparameters.
 
-    Only the main process logs (`main_process=False` returns trackers that do nothing). `resume_step`: the step
+    Only the main process logs: `main_process` says whether this is it (None: ask Accelerate's PartialState);
+    elsewhere the trackers returned do nothing. `resume_step`: the step
     the run continues from; TensorBoard then hides what an earlier attempt logged after it (purge_step) and W&B
     continues the run it started (its id is kept in RUN/wandb-run-id). A tracker that fails to start is reported
     and left out; a missing package is a UsageError.
     """
     names = parse_report_to(report_to)
+    if names and main_process is None:
+        from accelerate import PartialState
+
+        main_process = PartialState().is_main_process
     if not names or not main_process:
         return Trackers()
     run_dir = Path(run_dir)
