@@ -79,6 +79,12 @@ class Trackers:
         self._each("finish")
         self.trackers = {}
 
+    def __enter__(self) -> Trackers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _each(self, method: str, *args, **kwargs) -> None:
         for name, tracker in list(self.trackers.items()):
             try:
@@ -94,10 +100,10 @@ def open_trackers(report_to: Iterable[str] | str | None, run_dir: Path, run_name
     """Start the trackers named in `report_to` for the run in `run_dir`, with `config` as hyperparameters.
 
     Only the main process logs: `main_process` says whether this is it (None: ask Accelerate's PartialState);
-    elsewhere the trackers returned do nothing. `resume_step`: the step
-    the run continues from; TensorBoard then hides what an earlier attempt logged after it (purge_step) and W&B
-    continues the run it started (its id is kept in RUN/wandb-run-id). A tracker that fails to start is reported
-    and left out; a missing package is a UsageError.
+    elsewhere the trackers returned do nothing. `resume_step`: the step the run continues from; TensorBoard then
+    hides what an earlier attempt logged after it (purge_step) and W&B continues the run it started (its id is
+    kept in RUN/wandb-run-id). A tracker that fails to start is reported and left out; a missing package is a
+    UsageError. Use as `with open_trackers(...) as trackers:` or call `close()`.
     """
     names = parse_report_to(report_to)
     if names and main_process is None:

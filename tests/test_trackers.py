@@ -150,11 +150,10 @@ def test_the_api_as_fine_tuning_uses_it(tmp_path):
     """One set of trackers over several seeds (fine-tuning builds an Accelerator per seed): nested values."""
     from electra_cli.trackers import open_trackers
 
-    trackers = open_trackers("tensorboard", tmp_path, "ft", {"lr": 1e-3, "seeds": [1, 2]})
-    for seed in (1, 2):
-        for epoch in (1, 2, 3):
-            trackers.log({f"seed-{seed}": {"validation": {"accuracy": seed / 10 + epoch / 100}}}, step=epoch)
-    trackers.close()
+    with open_trackers("tensorboard", tmp_path, "ft", {"lr": 1e-3, "seeds": [1, 2]}) as trackers:
+        for seed in (1, 2):
+            for epoch in (1, 2, 3):
+                trackers.log({f"seed-{seed}": {"validation": {"accuracy": seed / 10 + epoch / 100}}}, step=epoch)
     trackers.log({"late": 1.0}, step=4)  # after close: nothing, no error
     scalars = read_scalars(tmp_path / "tensorboard")
     assert scalars["seed-2/validation/accuracy"] == [(1, pytest.approx(0.21)), (2, pytest.approx(0.22)),
