@@ -91,13 +91,14 @@ def read_metrics(path: Path) -> tuple[list[dict], list[dict], list[int], float |
                 validation = [r for r in validation if r["step"] < inner["step"]] + [inner]
             elif isinstance(record, dict) and _is_step(record.get("step")):
                 step = record["step"]
-                if train and step <= train[-1]["step"]:  # a resumed attempt
+                resumed = bool(train) and step <= train[-1]["step"]
+                if resumed:  # a resumed attempt went back to its checkpoint
                     train = [r for r in train if r["step"] < step]
                     validation = [r for r in validation if r["step"] < step]
                 train.append(record)
                 elapsed = record.get("elapsed_s")
                 if isinstance(elapsed, (int, float)):
-                    if not attempts or elapsed < attempts[-1]:
+                    if not attempts or resumed or elapsed < attempts[-1]:
                         attempts.append(elapsed)  # a new process: its clock restarted
                     else:
                         attempts[-1] = elapsed
