@@ -309,3 +309,109 @@ def test_predict_serves_token_classification(english_model, tmp_path):
     assert second["tokens"] == ["paris", "is", "blue"] and len(second["tags"]) == 3
     assert set(first["tags"] + second["tags"]) <= {"O", "B", "I"}
     assert all(0 <= s <= 1 for s in first["scores"] + second["scores"])
+
+
+# ---- learning check -------------------------------------------------------------------------------------------
+
+QUESTION_RULES = {  # question -> index of the answer among a context's words
+    "What is the second word?": lambda n: 1,
+    "What is the third word?": lambda n: 2,
+    "What is the last word?": lambda n: n - 1,
+    "What is the second to last word?": lambda n: n - 2,
+}
+
+
+def stdlib_contexts(count: int, chars: int = 250) -> list[str]:
+    """Real text found on every machine that runs the tests: docstrings of the standard library's top-level
+    modules (read with ast, never imported), whitespace collapsed, cut at a word boundary."""
+    import ast
+    import sysconfig
+    from pathlib import Path
+
+    contexts = []
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node):
+                text = " ".join(ast.get_docstring(node).split())
+                if len(text) > chars:
+                    contexts.append(text[: text.rfind(" ", 0, chars)])
+                    if len(contexts) == count:
+                        return contexts
+    return contexts
+
+
+def word_questions(contexts: list[str], prefix: str) -> list[tuple[str, dict]]:
+    """(context, question row) for each rule on each context: the answer is a real span of the context."""
+    import re
+
+    rows = []
+    for c, context in enumerate(contexts):
+        words = [(m.group(), m.start()) for m in re.finditer(r"[A-Za-z]+", context)]
+        if len(words) < 4:
+            continue
+        for r, (text, rule) in enumerate(QUESTION_RULES.items()):
+            word, start = words[rule(len(words))]
+            rows.append((context, {"id": f"{prefix}{c}-{r}", "question": text,
+                                   "answers": [{"text": word, "answer_start": start}]}))
+    return rows
+
+
+@pytest.mark.slow
+def test_a_tiny_random_init_model_learns_to_answer_questions_on_real_text(tmp_path):
+    """From random weights, a 2-layer hidden-64 ELECTRA fine-tuned on ~3,400 questions over standard-library
+    docstrings must answer held-out ones far better than any answer that ignores the question.
+
+    Four questions per context (second, third, last, second-to-last word), so one question-blind rule answers
+    at most about a quarter of them: the best such rule, computed here on the same validation file, is the
+    baseline (measured 28.5 F1; the four rules 26-29), next to always-the-first-word (0.4). Measured on one CPU
+    thread, 6 epochs, ~40 s: F1 53.9 (seed 1), 58.4 (seed 2); in a similar run the second and third words were
+    found most often (0.78, 0.61 exact) and the second-to-last least (0.26). The bar, baseline + 15 and at least
+    40, leaves room for platform noise while failing a model that ignores the question, a broken label (answer
+    tokens off by one), or decoding that returns the wrong characters. Matching questions ("Which word follows 'X'?", clozes) stayed
+    under 10 F1 after 2,000 steps at this size: a tiny model from random weights does not learn induction-style
+    matching within a CI budget, so they would not make a check that passes for the right reason.
+    """
+    import random
+    import re
+
+    from transformers import ElectraConfig
+
+    from electra_cli.demo import save_random_init
+
+    contexts = stdlib_contexts(1000)
+    assert len(contexts) >= 800, "too few docstrings found in the standard library"
+    random.Random(0).shuffle(contexts)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(contexts) + "\n", encoding="utf-8")
+    assert run_cli("vocab", corpus, "--out", tmp_path / "vocab", "--vocab-size", "2000").exit_code == 0
+    config = ElectraConfig(vocab_size=2000, embedding_size=64, hidden_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=256, max_position_embeddings=128,
+                           hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    save_random_init(config, tmp_path / "vocab", tmp_path / "random-init")
+    split = int(0.85 * len(contexts))
+    train_rows, dev_rows = word_questions(contexts[:split], "t"), word_questions(contexts[split:], "d")
+    for name, rows in (("train.json", train_rows), ("dev.json", dev_rows)):
+        squad_file(tmp_path / name, [(c, [q]) for c, q in rows], version="1.1")
+    result = run_cli("finetune", "--model", tmp_path / "random-init", "--train", tmp_path / "train.json",
+                     "--validation", tmp_path / "dev.json", "--out", tmp_path / "ft", "--epochs", "6", "--lr", "2e-3",
+                     "--batch-size", "16", "--max-seq-len", "128", "--set", "layer_decay=1.0")
+    assert result.exit_code == 0, result.output
+    f1 = json.loads((tmp_path / "ft" / "metrics.json").read_text())["median"]
+
+    golds = {q["id"]: [q["answers"][0]["text"]] for _, q in dev_rows}
+    first_word = qa_metrics.evaluate(golds, {q["id"]: c.split()[0] for c, q in dev_rows})["f1"]
+    blind = []
+    for rule in QUESTION_RULES.values():
+        answers = {}
+        for c, q in dev_rows:
+            words = re.findall(r"[A-Za-z]+", c)
+            answers[q["id"]] = words[rule(len(words))]
+        blind.append(qa_metrics.evaluate(golds, answers)["f1"])
+    baseline = max(blind + [first_word])
+    print(f"QA learning check: F1 {f1:.1f}; baselines: question-blind rules {[round(b, 1) for b in blind]}, "
+          f"first word {first_word:.1f}")
+    assert f1 > baseline + 15 and f1 > 40, (f1, blind, first_word)
