@@ -264,7 +264,8 @@ def score_answers(data: QAData, answers: list[Answer], null_answers: bool, langu
     diffs = {ex.qid: a.null_diff for ex, a in zip(data.examples, answers)}
     if threshold is None:
         threshold = qa_metrics.evaluate(golds, spans, language, diffs)["best_f1_thresh"]
-        threshold = threshold if math.isfinite(threshold) else 0.0
+        if not math.isfinite(threshold):  # a question with no possible span (null_diff inf) decided it
+            threshold = math.copysign(1e9, threshold)
     return qa_metrics.evaluate(golds, spans, language, diffs, threshold), threshold
 
 

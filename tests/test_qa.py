@@ -213,10 +213,14 @@ def test_squad_v2_preset_output_folder_threshold_and_predict(english_model, tmp_
     english_v2(data_dir / "train-v2.0.json")
     english_v2(data_dir / "dev-v2.0.json")
     result = run_cli("finetune", "--model", english_model, "--task", "squad-v2", "--data-dir", data_dir,
-                     "--out", tmp_path / "ft", "--epochs", "3", "--seeds", "1,2", *SMALL)
+                     "--out", tmp_path / "ft", "--epochs", "3", "--seeds", "1,2", "--test", data_dir / "dev-v2.0.json",
+                     *SMALL)
     assert result.exit_code == 0, result.output
     out = tmp_path / "ft"
     summary = json.loads((out / "metrics.json").read_text())
+    kept = next(s for s in summary["seeds"] if s["seed"] == summary["kept_seed"])
+    assert summary["test"] == {k: v for k, v in kept.items() if k != "seed"}  # the same file at the stored threshold scores the same
+    assert (out / "test_predictions.jsonl").read_text() == (out / "validation_predictions.jsonl").read_text()
     assert summary["task"] == "squad-v2" and summary["metric"] == "f1" and summary["null_answers"] is True
     assert [s["seed"] for s in summary["seeds"]] == [1, 2] and summary["kept_seed"] in (1, 2)
     kept = next(s for s in summary["seeds"] if s["seed"] == summary["kept_seed"])
@@ -257,9 +261,24 @@ def test_squad_v2_preset_output_folder_threshold_and_predict(english_model, tmp_
 
 
 def test_squad_v1_and_cmrc2018_presets_with_their_file_names(english_model, chinese_model, tmp_path):
-    result = run_cli("finetune", "--model", english_model, "--task", "squad-v1", "--data-dir", tmp_path, "--out",
-                     tmp_path / "x")
-    assert result.exit_code == 2 and "train-v1.1.json" in result.output
+    for task, name in (("squad-v1", "train-v1.1.json"), ("squad-v2", "train-v2.0.json"), ("cmrc2018", "cmrc2018_train.json")):
+        result = run_cli("finetune", "--model", english_model, "--task", task, "--data-dir", tmp_path, "--out",
+                         tmp_path / "x")
+        assert result.exit_code == 2 and name in result.output and "Traceback" not in result.output
+    result = run_cli("finetune", "--model", english_model, "--task", "squad", "--data-dir", tmp_path, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "squad-v1, squad-v2, cmrc2018" in result.output
+    en_dir = tmp_path / "squad1"
+    en_dir.mkdir()
+    paragraphs = [(SHORT, [question("paris", "What is the capital of France?", SHORT, "Paris"),
+                           question("sky", "What colour is the sky?", SHORT, "blue")])]
+    squad_file(en_dir / "train-v1.1.json", paragraphs, version="1.1")
+    squad_file(en_dir / "dev-v1.1.json", paragraphs, version="1.1")
+    result = run_cli("finetune", "--model", english_model, "--task", "squad-v1", "--data-dir", en_dir, "--out",
+                     tmp_path / "en", "--epochs", "1", *SMALL)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "en" / "metrics.json").read_text())
+    assert summary["task"] == "squad-v1" and summary["language"] == "en" and summary["null_answers"] is False
+    assert set(summary["seeds"][0]) == {"seed", "exact_match", "f1", "total"}  # 1.1: no HasAns/NoAns, no threshold
     zh_dir = tmp_path / "cmrc"
     zh_dir.mkdir()
     qas = [question("zh1", "首都是哪里？", ZH, "北京"), question("zh2", "上海在哪里？", ZH, "东海边")]
@@ -288,6 +307,30 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     assert config["epochs"] == 0.5 and config["task_type"] == "question-answering"
     # 384 asked for, capped at the tiny model's 128 positions with a warning
     assert config["max_seq_len"] == 128 and "max_seq_len 384 is longer than the model's 128" in result.output
+
+
+def test_qa_recipes_load_with_the_reference_settings():
+    from electra_cli import config as configlib
+    from electra_cli.finetune import load_finetune_config
+
+    for name, lr, decay in (("electra-small-qa", 3e-4, 0.8), ("electra-base-qa", 1e-4, 0.8), ("electra-large-qa", 5e-5, 0.9)):
+        path = configlib.RECIPES_DIR / "finetune" / f"{name}.toml"  # the checkout's (tests/test_packaging: the wheel's)
+        assert path.read_text().startswith("# Extractive question answering") and "electra-cli finetune" in path.read_text()
+        cfg = load_finetune_config(str(path), [])
+        assert (cfg.task_type, cfg.lr, cfg.layer_decay, cfg.epochs, cfg.batch_size) == ("question-answering", lr, decay, 2.0, 32)
+        assert (cfg.max_seq_len, cfg.doc_stride, cfg.max_query_len, cfg.n_best, cfg.max_answer_len) == (384, 128, 64, 20, 30)
+
+
+def test_predict_qa_wrong_field_is_a_one_line_error(english_model, tmp_path):
+    train = english_v2(tmp_path / "train.json")
+    result = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--out",
+                     tmp_path / "ft", "--epochs", "1", *SMALL)
+    assert result.exit_code == 0, result.output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"question": "Where?", "passage": SHORT}) + "\n")
+    result = run_cli("predict", "--model", tmp_path / "ft", rows, "--out", tmp_path / "a.jsonl")
+    assert result.exit_code == 3 and "rows.jsonl:1: no field 'context'" in result.output
+    assert not (tmp_path / "a.jsonl").exists()
 
 
 def test_predict_serves_token_classification(english_model, tmp_path):
