@@ -15,7 +15,7 @@ import math
 import shutil
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -65,6 +65,20 @@ def qa_defaults_apply(task: str | None, task_type: str | None, train: Path | Non
     return task in QA_TASKS or task_type == "question-answering" or (task_type is None and not task and looks_like_qa(train))
 
 
+@dataclass
+class QAInputs:
+    """What a run reads once and every seed shares: the checked files, their windows, and the settings they imply."""
+
+    train: QAData
+    validation: QAData
+    test: QAData | None
+    train_features: Features
+    validation_features: Features
+    test_features: Features | None
+    null_answers: bool
+    language: str
+
+
 def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, out: Path,
                 test_file: Path | None = None, overwrite: bool = False, task_name: str = "") -> dict:
     """Fine-tune `model_dir` for extractive QA once per seed; keep the median (or best) seed's model in `out`."""
@@ -74,50 +88,32 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
 
     model_dir, out = Path(model_dir), Path(out)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
-    if cfg.max_seq_len < 256:
-        log.warning("question answering with max_seq_len %d: contexts are cut into many short windows; the QA "
-                    "default is 384 (--max-seq-len 384)", cfg.max_seq_len)
     base_config = AutoConfig.from_pretrained(model_dir)
-    positions = getattr(base_config, "max_position_embeddings", cfg.max_seq_len)
-    if cfg.max_seq_len > positions:
-        log.warning("max_seq_len %d is longer than the model's %d positions: windows of %d tokens instead",
-                    cfg.max_seq_len, positions, positions)
-        cfg.max_seq_len = positions
+    fit_max_seq_len(cfg, getattr(base_config, "max_position_embeddings", cfg.max_seq_len))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    train = read_qa_file(train_file, cfg, training=True)
-    validation = read_qa_file(validation_file, cfg, training=False)
-    test = read_qa_file(test_file, cfg, training=False) if test_file else None
-    for data in (train, validation, test):
-        if data is not None:
-            report_problems(data)
-    null_answers = cfg.null_answers if cfg.null_answers is not None else train.has_unanswerable or validation.has_unanswerable
-    language = cfg.language if cfg.language != "auto" else detect_language(train.examples)
-    settings = {"max_seq_len": cfg.max_seq_len, "doc_stride": cfg.doc_stride, "max_query_len": cfg.max_query_len}
-    train_features = build_features(train.examples, tokenizer, **settings)
-    validation_features = build_features(validation.examples, tokenizer, **settings)
-    test_features = build_features(test.examples, tokenizer, **settings) if test else None
+    inputs = load_inputs(cfg, tokenizer, train_file, validation_file, test_file)
     lr = cfg.lr or default_lr(base_config.hidden_size)
     decay = cfg.layer_decay or (0.9 if base_config.num_hidden_layers >= 24 else 0.8)
+    answerable = "some questions without an answer (SQuAD 2.0-style)" if inputs.null_answers else "every question answerable"
     console.print(
-        f"finetune (question answering): {len(train.examples):,} train questions in {len(train_features):,} windows, "
-        f"{len(validation.examples):,} validation questions; {'some questions without an answer (SQuAD 2.0-style)' if null_answers else 'every question answerable'}, "
-        f"language {language}, lr {lr:g}, layer decay {decay}, {cfg.epochs:g} epochs, seeds {cfg.seeds}",
+        f"finetune (question answering): {len(inputs.train.examples):,} train questions in "
+        f"{len(inputs.train_features):,} windows, {len(inputs.validation.examples):,} validation questions; "
+        f"{answerable}, language {inputs.language}, lr {lr:g}, layer decay {decay}, {cfg.epochs:g} epochs, "
+        f"seeds {cfg.seeds}",
         soft_wrap=True, highlight=False,
     )
     runs = []
     with atomic_dir(out) as tmp:
         for seed in cfg.seeds:
-            seed_dir = tmp / ".seeds" / f"seed-{seed}"
             with quiet_transformers():
-                result = train_qa_seed(cfg, model_dir, tokenizer, train_features, validation, validation_features,
-                                       test, test_features, null_answers, language, lr, decay, seed, seed_dir)
+                result = train_qa_seed(cfg, model_dir, tokenizer, inputs, lr, decay, seed, tmp / ".seeds" / f"seed-{seed}")
             runs.append(result)
             console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in result["validation"].items()
                                                        if not k.endswith("total")))
         scores = [r["validation"]["f1"] for r in runs]
         ordered = sorted(range(len(runs)), key=lambda i: scores[i])
-        chosen = ordered[-1] if cfg.keep == "best" else ordered[(len(ordered) - 1) // 2]
-        for item in (tmp / ".seeds" / f"seed-{runs[chosen]['seed']}").iterdir():
+        chosen = runs[ordered[-1] if cfg.keep == "best" else ordered[(len(ordered) - 1) // 2]]
+        for item in (tmp / ".seeds" / f"seed-{chosen['seed']}").iterdir():
             shutil.move(str(item), tmp / item.name)
         shutil.rmtree(tmp / ".seeds")
         summary = {
@@ -127,25 +123,53 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
             "median": statistics.median(scores),
             "mean": statistics.fmean(scores),
             "seeds": [{"seed": r["seed"], **r["validation"]} for r in runs],
-            "kept_seed": runs[chosen]["seed"],
+            "kept_seed": chosen["seed"],
             "labels": None,
             "model": str(model_dir),
-            "train_examples": len(train.examples),
-            "validation_examples": len(validation.examples),
-            "train_windows": len(train_features),
-            "skipped": {reason: len(where) for reason, where in train.problems.items()},
-            "language": language,
-            "null_answers": null_answers,
-            "null_threshold": runs[chosen]["threshold"],
-            "config": asdict(cfg) | {"lr": lr, "layer_decay": decay, "language": language, "null_answers": null_answers},
+            "train_examples": len(inputs.train.examples),
+            "validation_examples": len(inputs.validation.examples),
+            "train_windows": len(inputs.train_features),
+            "skipped": {reason: len(where) for reason, where in inputs.train.problems.items()},
+            "language": inputs.language,
+            "null_answers": inputs.null_answers,
+            "null_threshold": chosen["threshold"],
+            "config": asdict(cfg) | {"lr": lr, "layer_decay": decay, "language": inputs.language,
+                                     "null_answers": inputs.null_answers},
             "seconds": round(sum(r["seconds"] for r in runs), 1),
         }
-        if runs[chosen].get("test"):
-            summary["test"] = runs[chosen]["test"]
+        if chosen.get("test"):
+            summary["test"] = chosen["test"]
         (tmp / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s: %s, median F1 %.2f over %d seed(s), kept seed %d", out, summary["task"], summary["median"],
              len(runs), summary["kept_seed"])
     return summary
+
+
+def fit_max_seq_len(cfg, positions: int) -> None:
+    """Warn about windows too short for QA, and shorten those longer than the model has positions for."""
+    if cfg.max_seq_len < 256:
+        log.warning("question answering with max_seq_len %d: contexts are cut into many short windows; the QA "
+                    "default is 384 (--max-seq-len 384)", cfg.max_seq_len)
+    if cfg.max_seq_len > positions:
+        log.warning("max_seq_len %d is longer than the model's %d positions: windows of %d tokens instead",
+                    cfg.max_seq_len, positions, positions)
+        cfg.max_seq_len = positions
+
+
+def load_inputs(cfg, tokenizer, train_file: Path, validation_file: Path, test_file: Path | None) -> QAInputs:
+    """Read and check the files, report what was skipped, settle the no-answer mode and language, build windows."""
+    train = read_qa_file(train_file, cfg, training=True)
+    validation = read_qa_file(validation_file, cfg, training=False)
+    test = read_qa_file(test_file, cfg, training=False) if test_file else None
+    for data in (train, validation, test):
+        if data is not None:
+            report_problems(data)
+    null_answers = cfg.null_answers if cfg.null_answers is not None else train.has_unanswerable or validation.has_unanswerable
+    language = cfg.language if cfg.language != "auto" else detect_language(train.examples)
+    settings = {"max_seq_len": cfg.max_seq_len, "doc_stride": cfg.doc_stride, "max_query_len": cfg.max_query_len}
+    return QAInputs(train, validation, test, build_features(train.examples, tokenizer, **settings),
+                    build_features(validation.examples, tokenizer, **settings),
+                    build_features(test.examples, tokenizer, **settings) if test else None, null_answers, language)
 
 
 def report_problems(data: QAData) -> None:
@@ -154,9 +178,9 @@ def report_problems(data: QAData) -> None:
         log.warning("%s: %d question(s) skipped or flagged: %s; first: %s", data.path, len(where), reason, where[0])
 
 
-def train_qa_seed(cfg, model_dir, tokenizer, train_features: Features, validation: QAData,
-                  validation_features: Features, test, test_features, null_answers: bool, language: str,
-                  lr: float, decay: float, seed: int, seed_dir: Path) -> dict:
+def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay: float, seed: int,
+                  seed_dir: Path) -> dict:
+    """Train one seed, evaluate on validation (searching the no-answer threshold), save the model in `seed_dir`."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import AutoModelForQuestionAnswering
@@ -166,6 +190,7 @@ def train_qa_seed(cfg, model_dir, tokenizer, train_features: Features, validatio
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    train_features, null_answers, language = inputs.train_features, inputs.null_answers, inputs.language
     steps_per_epoch = math.ceil(len(train_features) / cfg.batch_size)
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
     optimizer, scheduler = make_optimizer(model, cfg, lr, decay, total)
@@ -194,8 +219,9 @@ def train_qa_seed(cfg, model_dir, tokenizer, train_features: Features, validatio
                 step += 1
                 bar.update(task, advance=1, **({"status": f"loss {loss.item():.3f}"} if step % 20 == 0 else {}))
     model = accelerator.unwrap_model(model)
-    answers = predict_answers(model, validation.examples, validation_features, cfg, pad_id, accelerator.device)
-    metrics, threshold = score_answers(validation, answers, null_answers, language)
+    answers = predict_answers(model, inputs.validation.examples, inputs.validation_features, cfg, pad_id,
+                              accelerator.device)
+    metrics, threshold = score_answers(inputs.validation, answers, null_answers, language)
     result = {"seed": seed, "validation": metrics, "threshold": threshold, "seconds": time.time() - started}
     seed_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(seed_dir, safe_serialization=True)
@@ -204,11 +230,12 @@ def train_qa_seed(cfg, model_dir, tokenizer, train_features: Features, validatio
                    "max_seq_len": cfg.max_seq_len, "doc_stride": cfg.doc_stride, "max_query_len": cfg.max_query_len,
                    "n_best": cfg.n_best, "max_answer_len": cfg.max_answer_len}
     (seed_dir / QA_CONFIG_FILE).write_text(json.dumps(qa_settings, indent=2) + "\n")
-    write_answers(seed_dir / "validation_predictions.jsonl", validation, answers, null_answers, threshold)
-    if test is not None:
-        test_answers = predict_answers(model, test.examples, test_features, cfg, pad_id, accelerator.device)
-        result["test"] = score_answers(test, test_answers, null_answers, language, threshold)[0]
-        write_answers(seed_dir / "test_predictions.jsonl", test, test_answers, null_answers, threshold)
+    write_answers(seed_dir / "validation_predictions.jsonl", inputs.validation, answers, null_answers, threshold)
+    if inputs.test is not None:
+        test_answers = predict_answers(model, inputs.test.examples, inputs.test_features, cfg, pad_id,
+                                       accelerator.device)
+        result["test"] = score_answers(inputs.test, test_answers, null_answers, language, threshold)[0]
+        write_answers(seed_dir / "test_predictions.jsonl", inputs.test, test_answers, null_answers, threshold)
     return result
 
 
