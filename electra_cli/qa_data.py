@@ -60,6 +60,13 @@ def is_squad_json(path: Path) -> bool:
         return False
     with open(path, encoding="utf-8", errors="replace") as f:
         head = f.read(1 << 16)
+    line, newline, rest = head.partition("\n")
+    if newline and rest.strip():  # a whole object on the first line and more after it: JSONL rows, not one document
+        try:
+            json.loads(line)
+            return False
+        except ValueError:
+            pass  # the first line of a pretty-printed document
     return bool(_SQUAD_HEAD.match(head)) and bool(re.search(r'"(paragraphs|qas|context)"', head))
 
 
@@ -208,9 +215,12 @@ def build_features(examples: list[QAExample], tokenizer, max_seq_len: int, doc_s
         raise UsageError(f"max_seq_len {max_seq_len} leaves no room for the context after a question of up to "
                          f"{max_query_len} tokens; raise max_seq_len or lower max_query_len")
     features = Features()
+    questions = tokenizer([ex.question for ex in examples], add_special_tokens=False, return_offsets_mapping=True)
     for index, ex in enumerate(examples):
-        question = _cut_question(ex.question, tokenizer, max_query_len)
-        question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+        question, question_tokens = ex.question, len(questions["input_ids"][index])
+        if question_tokens > max_query_len:  # cut after its first max_query_len tokens, as the reference truncates
+            question = question[: questions["offset_mapping"][index][max_query_len - 1][1]]
+            question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
         room = max_seq_len - question_tokens - special  # context tokens per window
         # HF's `stride` is the overlap between windows; the reference's doc_stride is the step between their starts
         overlap = max(0, room - doc_stride)
@@ -232,14 +242,6 @@ def build_features(examples: list[QAExample], tokenizer, max_seq_len: int, doc_s
             features.end_positions.append(end)
             features.cls_index.append(cls)
     return features
-
-
-def _cut_question(question: str, tokenizer, max_query_len: int) -> str:
-    """The question cut after its first `max_query_len` tokens (the reference truncates questions the same way)."""
-    encoded = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-    if len(encoded["input_ids"]) <= max_query_len:
-        return question
-    return question[: encoded["offset_mapping"][max_query_len - 1][1]]
 
 
 def _answer_tokens(ex: QAExample, offsets: np.ndarray, cls: int) -> tuple[int, int]:

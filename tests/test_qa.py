@@ -166,7 +166,7 @@ def test_chinese_features_from_a_folder_without_tokenizer_json(chinese_model):
     assert ZH[features.offsets[0][s, 0] : features.offsets[0][e, 1]] == "北京"
 
 
-def test_squad_json_and_hf_rows_read_the_same(tmp_path):
+def test_squad_json_and_hf_rows_read_the_same(english_model, tmp_path):
     cfg = FinetuneConfig(task_type="question-answering")
     path = english_v2(tmp_path / "dev.json")
     assert is_squad_json(path) and looks_like_qa(path)
@@ -183,6 +183,14 @@ def test_squad_json_and_hf_rows_read_the_same(tmp_path):
         assert [(e.qid, e.question, e.context, e.answers, e.starts) for e in again] == \
                [(e.qid, e.question, e.context, e.answers, e.starts) for e in from_json]
     assert not looks_like_qa(tmp_path / "dev.jsonl.missing")
+    # a JSONL file whose first row holds a "data" list is still rows
+    tricky = tmp_path / "tricky.jsonl"
+    tricky.write_text("".join(json.dumps({"data": [1], **r}) + "\n" for r in rows))
+    assert not is_squad_json(tricky) and looks_like_qa(tricky)
+    long_question = QAExample("q", " ".join(["where"] * 40), SHORT, [], [], "here")
+    tokenizer = AutoTokenizer.from_pretrained(english_model)
+    features = build_features([long_question], tokenizer, 64, 16, 12)  # the question cut to 12 tokens
+    assert list(features.token_type_ids[0]).count(0) == 12 + 2
 
 
 # ---- finetune and predict end to end --------------------------------------------------------------------------
@@ -289,6 +297,12 @@ def test_squad_v1_and_cmrc2018_presets_with_their_file_names(english_model, chin
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "zh" / "metrics.json").read_text())
     assert summary["language"] == "zh" and "average" in summary["seeds"][0] and summary["null_answers"] is False
+    rows = tmp_path / "zh.jsonl"
+    rows.write_text(json.dumps({"question": "首都是哪里？", "context": ZH}, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = run_cli("predict", "--model", tmp_path / "zh", rows, "--out", tmp_path / "zh-answers.jsonl")
+    assert result.exit_code == 0, result.output
+    answer = json.loads((tmp_path / "zh-answers.jsonl").read_text(encoding="utf-8"))
+    assert answer["answer"] and ZH[answer["start"] : answer["end"]] == answer["answer"]  # characters of the context
     assert summary["config"]["epochs"] == 1.0 and summary["config"]["max_seq_len"] == 64
 
 
