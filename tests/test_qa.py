@@ -183,6 +183,9 @@ def test_squad_json_and_hf_rows_read_the_same(english_model, tmp_path):
         assert [(e.qid, e.question, e.context, e.answers, e.starts) for e in again] == \
                [(e.qid, e.question, e.context, e.answers, e.starts) for e in from_json]
     assert not looks_like_qa(tmp_path / "dev.jsonl.missing")
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(json.loads(path.read_text()), indent=2))
+    assert is_squad_json(pretty) and len(read_qa_file(pretty, cfg, training=False).examples) == 4
     # a JSONL file whose first row holds a "data" list is still rows
     tricky = tmp_path / "tricky.jsonl"
     tricky.write_text("".join(json.dumps({"data": [1], **r}) + "\n" for r in rows))
