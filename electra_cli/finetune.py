@@ -40,7 +40,7 @@ METRICS_FILE = "metrics.json"
 class FinetuneConfig:
     """A fine-tuning recipe; zeros mean "by the rules above"."""
 
-    task_type: TaskType = "classification"  # classification, regression, token-classification or question-answering (SQuAD-layout data: chosen by itself)
+    task_type: TaskType = "classification"  # or regression, token-classification, question-answering (SQuAD data: auto)
     text_field: str = "text"  # column with the text (first segment)
     text_pair_field: str = ""  # column with the second segment, for pair tasks
     label_field: str = "label"  # column with the label (a class name or a number for regression)

@@ -100,7 +100,8 @@ def check_classifier_folder(model_dir: Path) -> str:
     if any(a.endswith("ForQuestionAnswering") for a in architectures):
         return "qa"
     kind = "token" if any(a.endswith("ForTokenClassification") for a in architectures) else "sequence"
-    if architectures and not any(a.endswith(("ForSequenceClassification", "ForTokenClassification")) for a in architectures):
+    heads = ("ForSequenceClassification", "ForTokenClassification")
+    if architectures and not any(a.endswith(heads) for a in architectures):
         raise UsageError(f"{model_dir}: holds {architectures[0]}, a model with no fine-tuned head; {fine_tune_first}")
     labels = [str(v) for v in (config.get("id2label") or {}).values()]
     regression = config.get("problem_type") == "regression" or len(labels) == 1

@@ -62,7 +62,9 @@ def qa_defaults_apply(task: str | None, task_type: str | None, train: Path | Non
 
     if recipe:
         return False
-    return task in QA_TASKS or task_type == "question-answering" or (task_type is None and not task and looks_like_qa(train))
+    if task in QA_TASKS or task_type == "question-answering":
+        return True
+    return task_type is None and not task and looks_like_qa(train)
 
 
 @dataclass
@@ -94,7 +96,8 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     inputs = load_inputs(cfg, tokenizer, train_file, validation_file, test_file)
     lr = cfg.lr or default_lr(base_config.hidden_size)
     decay = cfg.layer_decay or (0.9 if base_config.num_hidden_layers >= 24 else 0.8)
-    answerable = "some questions without an answer (SQuAD 2.0-style)" if inputs.null_answers else "every question answerable"
+    answerable = ("some questions without an answer (SQuAD 2.0-style)" if inputs.null_answers
+                  else "every question answerable")
     console.print(
         f"finetune (question answering): {len(inputs.train.examples):,} train questions in "
         f"{len(inputs.train_features):,} windows, {len(inputs.validation.examples):,} validation questions; "
@@ -164,7 +167,9 @@ def load_inputs(cfg, tokenizer, train_file: Path, validation_file: Path, test_fi
     for data in (train, validation, test):
         if data is not None:
             report_problems(data)
-    null_answers = cfg.null_answers if cfg.null_answers is not None else train.has_unanswerable or validation.has_unanswerable
+    null_answers = cfg.null_answers
+    if null_answers is None:
+        null_answers = train.has_unanswerable or validation.has_unanswerable
     language = cfg.language if cfg.language != "auto" else detect_language(train.examples)
     settings = {"max_seq_len": cfg.max_seq_len, "doc_stride": cfg.doc_stride, "max_query_len": cfg.max_query_len}
     return QAInputs(train, validation, test, build_features(train.examples, tokenizer, **settings),
@@ -300,8 +305,9 @@ def write_answers(path: Path, data: QAData, answers: list[Answer], null_answers:
     with open(path, "w", encoding="utf-8") as f:
         for ex, answer in zip(data.examples, answers):
             text = apply_threshold(answer, null_answers, threshold)
-            row = {"id": ex.qid, "answer": text, "score": round(answer.null_probability if not text else answer.probability, 6),
-                   "start": answer.start if text else None, "end": answer.end if text else None, "gold": ex.answers}
+            score = answer.probability if text else answer.null_probability
+            row = {"id": ex.qid, "answer": text, "score": round(score, 6), "start": answer.start if text else None,
+                   "end": answer.end if text else None, "gold": ex.answers}
             if null_answers:
                 row["null_diff"] = round(answer.null_diff, 4) if math.isfinite(answer.null_diff) else None
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -43,7 +43,8 @@ def squad_f1(gold: str, prediction: str) -> float:
 
 
 # CMRC 2018's list of characters dropped before scoring (Chinese punctuation and a few ASCII symbols).
-CMRC_PUNCTUATION = set("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")  # (its "……" never matches one character)
+# (The script's list also holds "……", which never matches the single characters it is compared with.)
+CMRC_PUNCTUATION = set("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
 _CJK = re.compile(r"[\u4e00-\u9fa5]")
 _WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -152,9 +153,11 @@ def evaluate(golds: dict[str, list[str]], predictions: dict[str, str], language:
     if language == "zh":
         result["average"] = (result["exact_match"] + result["f1"]) / 2
     if null_diffs is not None:
-        for name, subset in (("HasAns", [q for q in ids if has_answer[q]]), ("NoAns", [q for q in ids if not has_answer[q]])):
+        for name, wanted in (("HasAns", True), ("NoAns", False)):
+            subset = [q for q in ids if has_answer[q] == wanted]
             if subset:
-                result |= {f"{name}_exact": mean(exact, subset), f"{name}_f1": mean(f1, subset), f"{name}_total": len(subset)}
+                result |= {f"{name}_exact": mean(exact, subset), f"{name}_f1": mean(f1, subset),
+                           f"{name}_total": len(subset)}
         diffs = {q: null_diffs.get(q, -float("inf")) for q in ids}
         result["best_exact"], result["best_exact_thresh"] = best_threshold(exact_raw, diffs, has_answer)
         result["best_f1"], result["best_f1_thresh"] = best_threshold(f1_raw, diffs, has_answer)

@@ -184,7 +184,7 @@ def test_squad_json_and_hf_rows_read_the_same(english_model, tmp_path):
                [(e.qid, e.question, e.context, e.answers, e.starts) for e in from_json]
     assert not looks_like_qa(tmp_path / "dev.jsonl.missing")
     pretty = tmp_path / "pretty.json"
-    pretty.write_text(json.dumps(json.loads(path.read_text()), indent=2))
+    pretty.write_text(json.dumps(json.loads((tmp_path / "dev.json").read_text()), indent=2))
     assert is_squad_json(pretty) and len(read_qa_file(pretty, cfg, training=False).examples) == 4
     # a JSONL file whose first row holds a "data" list is still rows
     tricky = tmp_path / "tricky.jsonl"
