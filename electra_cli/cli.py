@@ -282,11 +282,11 @@ def finetune(
     train: Annotated[Optional[Path], typer.Option("--train", metavar="FILE", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
     validation: Annotated[Optional[Path], typer.Option("--validation", metavar="FILE", help="Validation file, same format.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", metavar="FILE", help="Optional labelled test file.")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A GLUE task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...).")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...), or holding a QA task's files (train-v2.0.json, dev-v2.0.json, ...).")] = None,
     recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4.")] = None,
-    task_type: Annotated[Optional[str], typer.Option("--task-type", metavar="TYPE", show_default=FROM_RECIPE, help="classification, regression or token-classification.")] = None,
+    task_type: Annotated[Optional[str], typer.Option("--task-type", metavar="TYPE", show_default=FROM_RECIPE, help="classification, regression, token-classification or question-answering (chosen for SQuAD-layout data).")] = None,
     text_field: Annotated[Optional[str], typer.Option("--text-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the text.")] = None,
     text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the second text, for pairs.")] = None,
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
@@ -295,23 +295,34 @@ def finetune(
     lr: Annotated[Optional[float], typer.Option("--lr", metavar="LR", show_default=FROM_RECIPE, help="Peak learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", show_default=FROM_RECIPE, help="Batch size.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Question answering: stop at a bad answer_start (exit 3) instead of skipping the question.")] = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE).
+    """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE, QA).
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/
     """
     from electra_cli.finetune import finetune as run_finetune
-    from electra_cli.finetune import glue_setup, load_finetune_config
+    from electra_cli.finetune import GLUE_TASKS, glue_setup, load_finetune_config
+    from electra_cli.qa import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
 
     flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
              "label_field": label_field, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_seq_len": max_seq_len}
     overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_ or [])
     if seeds:
         overrides.append(f"seeds=[{seeds}]")
-    cfg = load_finetune_config(recipe, overrides)
+    if strict:
+        overrides.append("strict=true")
+    if task and task not in QA_TASKS and task.removeprefix("glue-") not in GLUE_TASKS:
+        raise UsageError(f"--task {task}: unknown; choose from {', '.join(['glue-' + t for t in GLUE_TASKS] + list(QA_TASKS))}")
+    qa_base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) else []
+    cfg = load_finetune_config(recipe, qa_base + overrides)
     header = True
-    if task:
+    if task in QA_TASKS:
+        if data_dir is None:
+            raise UsageError(f"--task {task} needs --data-dir (the folder with its JSON files)")
+        train, validation = qa_setup(task, data_dir, cfg)
+    elif task:
         if data_dir is None:
             raise UsageError("--task needs --data-dir (a folder in GLUE's layout)")
         train, validation, header = glue_setup(task, data_dir, cfg, epochs_set=epochs is not None)
@@ -332,16 +343,20 @@ def predict(
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Rows per forward pass.")] = 64,
     id_field: Annotated[str, typer.Option("--id-field", metavar="NAME", show_default="the row's index from 0", help="Column whose value is each row's id.")] = "",
     keep_fields: Annotated[bool, typer.Option("--keep-fields", help="Copy the input's columns into each output row.")] = False,
+    question_field: Annotated[str, typer.Option("--question-field", metavar="NAME", help="Question answering: column with the question.")] = "question",
+    context_field: Annotated[str, typer.Option("--context-field", metavar="NAME", help="Question answering: column with the context.")] = "context",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:
-    """Label every row of a file with a fine-tuned model: one JSON line per row (id, label and score).
+    """Label every row of a file with a fine-tuned model: one JSON line per row (id, label and score; tags per
+    word for token classification; answer, score, start and end for question answering).
 
     Example: electra-cli predict --model ft/ test.csv --out predictions.jsonl
     """
     from electra_cli.predict import predict as run_predict
 
     run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size,
-                id_field=id_field, keep_fields=keep_fields, overwrite=overwrite)
+                id_field=id_field, keep_fields=keep_fields, overwrite=overwrite, question_field=question_field,
+                context_field=context_field)
 
 
 @app.command(cls=Command)

@@ -32,7 +32,7 @@ from electra_cli.precision import resolve_precision
 from electra_cli.schedule import Shape, UncorrectedAdamW, lr_lambda
 from electra_cli.tables import read_records, require_field
 
-TaskType = Literal["classification", "regression", "token-classification"]
+TaskType = Literal["classification", "regression", "token-classification", "question-answering"]
 METRICS_FILE = "metrics.json"
 
 
@@ -40,7 +40,7 @@ METRICS_FILE = "metrics.json"
 class FinetuneConfig:
     """A fine-tuning recipe; zeros mean "by the rules above"."""
 
-    task_type: TaskType = "classification"  # classification, regression or token-classification
+    task_type: TaskType = "classification"  # or regression, token-classification, question-answering (SQuAD data: auto)
     text_field: str = "text"  # column with the text (first segment)
     text_pair_field: str = ""  # column with the second segment, for pair tasks
     label_field: str = "label"  # column with the label (a class name or a number for regression)
@@ -63,6 +63,18 @@ class FinetuneConfig:
     seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; mean, median and each reported
     keep: Literal["median", "best"] = "median"  # which seed's model is kept in OUT
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    # question answering (electra_cli/qa.py); without a recipe max_seq_len is 384 and epochs 2 for it (qa.QA_DEFAULTS)
+    question_field: str = "question"  # HF squad rows (JSONL/Parquet): the question column
+    context_field: str = "context"  # ... the context column
+    answers_field: str = "answers"  # ... {text: [...], answer_start: [...]}
+    id_field: str = "id"  # ... the question id (else the row number)
+    doc_stride: int = 128  # tokens between the starts of consecutive context windows (the reference's meaning)
+    max_query_len: int = 64  # questions are cut to this many tokens
+    n_best: int = 20  # start and end candidates per window when decoding
+    max_answer_len: int = 30  # longest answer, in tokens
+    language: Literal["auto", "en", "zh"] = "auto"  # metrics: SQuAD's (en) or CMRC 2018's (zh); auto: from the data
+    null_answers: bool | None = None  # questions may have no answer (SQuAD 2.0); unset: if the data has such questions
+    strict: bool = False  # a bad answer_start stops the run (exit 3) instead of being skipped and counted
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +82,8 @@ class FinetuneConfig:
             problems.append("epochs must be > 0, batch_size >= 1, max_seq_len >= 8")
         if not self.seeds:
             problems.append("give at least one seed")
+        if self.doc_stride < 1 or self.max_query_len < 1 or self.n_best < 1 or self.max_answer_len < 1:
+            problems.append("doc_stride, max_query_len, n_best and max_answer_len must be >= 1")
         if self.metric and self.metric not in metriclib.METRIC_SETS:
             problems.append(f"metric must be one of {', '.join(metriclib.METRIC_SETS)}")
         if problems:
@@ -389,6 +403,11 @@ def finetune(
         final = exported_discriminator(model_dir)
         hint = f"; it is a pretrain run folder: use --model {final}" if final else ""
         raise UsageError(f"{model_dir}: not a model folder (no config.json){hint}")
+    if is_question_answering(cfg, train_file):
+        from electra_cli.qa import finetune_qa
+
+        cfg.task_type = "question-answering"
+        return finetune_qa(cfg, model_dir, train_file, validation_file, out, test_file, overwrite, task_name)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train = load_examples(train_file, cfg, tokenizer, None, header, double_unordered=bool(cfg.double_unordered))
@@ -445,6 +464,14 @@ def finetune(
     log.info("wrote %s: %s, median %s %.4f over %d seed(s), kept seed %d", out, summary["task"], key,
              summary["median"], len(runs), summary["kept_seed"])
     return summary
+
+
+def is_question_answering(cfg: FinetuneConfig, train_file: Path | None) -> bool:
+    """QA when asked, or when the task type was left at its default and the training file is SQuAD-layout JSON
+    or HF squad rows (question, context, answers)."""
+    from electra_cli.qa_data import looks_like_qa
+
+    return cfg.task_type == "question-answering" or (cfg.task_type == "classification" and looks_like_qa(train_file, cfg))
 
 
 def used_columns(cfg: FinetuneConfig) -> str:

@@ -1,4 +1,7 @@
-"""Batched inference with a fine-tuned folder over CSV/TSV/JSONL/Parquet, streaming: id, label and score per row.
+"""Batched inference with a fine-tuned folder over CSV/TSV/JSONL/Parquet, streaming, whatever task it was tuned
+for: sequence classification (id, label, score) or regression (id, score); token classification (id, tokens,
+tags, scores: one tag per word); extractive QA (id, answer, score, start, end: character offsets in the context,
+and an empty answer where the folder's qa_config.json says "no answer").
 
 With --out, rows go to a temporary file beside the output, renamed into place only when every row is done: a
 run that fails (a bad row, a wrong column, Ctrl-C) leaves an earlier output as it was and no partial file.
@@ -21,7 +24,10 @@ from electra_cli.errors import DataError, UsageError
 from electra_cli.export import exported_discriminator
 from electra_cli.tables import read_records, require_field
 
-PREDICTION_KEYS = ("id", "label", "score")  # input columns with these names are kept as input_<name>
+MODEL_CLASSES = {"sequence": "AutoModelForSequenceClassification", "token": "AutoModelForTokenClassification",
+                 "qa": "AutoModelForQuestionAnswering"}
+# input columns with these names are kept as input_<name>
+PREDICTION_KEYS = ("id", "label", "score", "tokens", "tags", "scores", "answer", "start", "end")
 
 
 def predict(
@@ -35,38 +41,48 @@ def predict(
     id_field: str = "",
     keep_fields: bool = False,
     overwrite: bool = False,
+    question_field: str = "question",
+    context_field: str = "context",
 ) -> int:
-    """Write one JSON line per input row: {"id", "label", "score"} ({"id", "score"} for regression), the id being
+    """Write one JSON line per input row: {"id", "label", "score"} ({"id", "score"} for regression; {"id", "tokens",
+    "tags", "scores"} for token classification; {"id", "answer", "score", "start", "end"} for QA), the id being
     the row's index in the input (from 0) or its `id_field`, plus the input's columns with `keep_fields`;
     returns the row count."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import transformers
 
     model_dir, input_file = Path(model_dir), Path(input_file)
-    check_classifier_folder(model_dir)
+    kind = check_classifier_folder(model_dir)
     if not input_file.is_file():
         raise UsageError(f"{input_file}: no such file")
     if out is not None:
         out = Path(out)
         check_output_file(out, overwrite)
     with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        model = getattr(transformers, MODEL_CLASSES[kind]).from_pretrained(model_dir).eval()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    options = {"text_field": text_field, "text_pair_field": text_pair_field, "id_field": id_field,
-               "keep_fields": keep_fields, "batch_size": batch_size, "max_seq_len": max_seq_len}
+    writer = {"sequence": write_predictions, "token": write_token_predictions, "qa": write_answers}[kind]
+    options = {"id_field": id_field, "keep_fields": keep_fields, "batch_size": batch_size}
+    if kind == "qa":
+        options |= {"question_field": question_field, "context_field": context_field, "model_dir": model_dir}
+    else:
+        options |= {"text_field": text_field, "max_seq_len": max_seq_len}
+        if kind == "sequence":
+            options["text_pair_field"] = text_pair_field
     if out is None:
-        rows = write_predictions(sys.stdout, model, tokenizer, input_file, device, **options)
+        rows = writer(sys.stdout, model, tokenizer, input_file, device, **options)
         log.info("wrote %d predictions to standard output", rows)
     else:
         with atomic_file(out) as sink:
-            rows = write_predictions(sink, model, tokenizer, input_file, device, **options)
+            rows = writer(sink, model, tokenizer, input_file, device, **options)
         log.info("wrote %s: %d predictions", out, rows)
     return rows
 
 
-def check_classifier_folder(model_dir: Path) -> None:
-    """Refuse a pretrain run folder and a model folder without a fine-tuned classification head, with a hint."""
+def check_classifier_folder(model_dir: Path) -> str:
+    """The kind of fine-tuned head ("sequence", "token" or "qa"); a pretrain run folder and a model folder
+    without a fine-tuned head are refused with a hint."""
     config_path = model_dir / "config.json"
     if not config_path.is_file():
         final = exported_discriminator(model_dir)
@@ -81,10 +97,11 @@ def check_classifier_folder(model_dir: Path) -> None:
     architectures = config.get("architectures") or []
     fine_tune_first = (f"fine-tune it first (electra-cli finetune --model {model_dir} --train ... --validation ... "
                        "--out FOLDER) and predict with FOLDER")
-    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
-        if any(a.endswith("ForTokenClassification") for a in architectures):
-            raise UsageError(f"{model_dir}: a token-classification model ({architectures[0]}); predict serves "
-                             "sequence classification and regression")
+    if any(a.endswith("ForQuestionAnswering") for a in architectures):
+        return "qa"
+    kind = "token" if any(a.endswith("ForTokenClassification") for a in architectures) else "sequence"
+    heads = ("ForSequenceClassification", "ForTokenClassification")
+    if architectures and not any(a.endswith(heads) for a in architectures):
         raise UsageError(f"{model_dir}: holds {architectures[0]}, a model with no fine-tuned head; {fine_tune_first}")
     labels = [str(v) for v in (config.get("id2label") or {}).values()]
     regression = config.get("problem_type") == "regression" or len(labels) == 1
@@ -92,6 +109,14 @@ def check_classifier_folder(model_dir: Path) -> None:
         if not architectures:
             raise UsageError(f"{model_dir}: no labels from fine-tuning in config.json (id2label); {fine_tune_first}")
         log.warning("%s: config.json names no labels, so rows get LABEL_0, LABEL_1, ...", model_dir)
+    return kind
+
+
+def _head(index: int, location: str, record: dict, id_field: str, keep_fields: bool) -> dict:
+    """The start of an output row: its id and, with keep_fields, the input's columns."""
+    row_id = require_field(record, id_field, location) if id_field else index
+    kept = {f"input_{k}" if k in PREDICTION_KEYS else k: v for k, v in record.items() if k != id_field}
+    return {"id": row_id, **(kept if keep_fields else {})}
 
 
 def write_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, text_pair_field: str,
@@ -101,9 +126,7 @@ def write_predictions(sink, model, tokenizer, input_file: Path, device, text_fie
     rows = 0
     heads, texts, pairs = [], [], []
     for index, (location, record) in enumerate(read_records(input_file)):
-        row_id = require_field(record, id_field, location) if id_field else index
-        kept = {f"input_{k}" if k in PREDICTION_KEYS else k: v for k, v in record.items() if k != id_field}
-        heads.append({"id": row_id, **(kept if keep_fields else {})})
+        heads.append(_head(index, location, record, id_field, keep_fields))
         texts.append(str(require_field(record, text_field, location)))
         if text_pair_field:
             pairs.append(str(require_field(record, text_pair_field, location)))
@@ -128,3 +151,92 @@ def _write_batch(sink, model, tokenizer, heads, texts, pairs, regression, device
             record = {**head, "label": label, "score": round(float(probs.max()), 6)}
         sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     return len(texts)
+
+
+def write_token_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, id_field: str,
+                            keep_fields: bool, batch_size: int, max_seq_len: int) -> int:
+    """One tag per word: a row's `text_field` is a list of words or a string split at whitespace (a row without
+    the default "text" field but with "tokens", as finetune's JSONL, reads that). A word's tag is its first word
+    piece's, as finetune trains; words cut off by max_seq_len get tag null."""
+    rows = 0
+    heads, words = [], []
+    for index, (location, record) in enumerate(read_records(input_file)):
+        heads.append(_head(index, location, record, id_field, keep_fields))
+        field = "tokens" if text_field == "text" and "text" not in record and "tokens" in record else text_field
+        value = require_field(record, field, location)
+        words.append([str(w) for w in value] if isinstance(value, list) else str(value).split())
+        if len(words) == batch_size:
+            rows += _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
+            heads, words = [], []
+    if words:
+        rows += _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
+    return rows
+
+
+@torch.no_grad()
+def _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len) -> int:
+    encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_seq_len, padding=True,
+                        return_tensors="pt")
+    inputs = {k: v.to(device) for k, v in encoded.items()}
+    probs = torch.softmax(model(**inputs).logits.float().cpu(), -1)  # (B, T, labels)
+    for row, (head, sentence) in enumerate(zip(heads, words)):
+        tags, scores = [None] * len(sentence), [None] * len(sentence)
+        for position, word in enumerate(encoded.word_ids(row)):
+            if word is not None and tags[word] is None:  # the first piece of each word
+                best = int(probs[row, position].argmax())
+                tags[word], scores[word] = model.config.id2label[best], round(float(probs[row, position, best]), 6)
+        sink.write(json.dumps({**head, "tokens": sentence, "tags": tags, "scores": scores}, ensure_ascii=False,
+                              default=str) + "\n")
+    return len(words)
+
+
+def write_answers(sink, model, tokenizer, input_file: Path, device, question_field: str, context_field: str,
+                  id_field: str, keep_fields: bool, batch_size: int, model_dir: Path) -> int:
+    """Answer each row's question from its context, with the settings the folder was tuned with (qa_config.json;
+    HF's defaults for a folder without one: 384 tokens, stride 128, every question answerable)."""
+    from electra_cli.qa_data import QAExample
+
+    settings = qa_settings(model_dir)
+    rows = 0
+    heads, examples = [], []
+    for index, (location, record) in enumerate(read_records(input_file)):
+        heads.append(_head(index, location, record, id_field, keep_fields))
+        examples.append(QAExample(str(index), str(require_field(record, question_field, location)),
+                                  str(require_field(record, context_field, location)), [], [], location))
+        if len(examples) == batch_size:
+            rows += _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
+            heads, examples = [], []
+    if examples:
+        rows += _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
+    return rows
+
+
+def qa_settings(model_dir: Path) -> dict:
+    from electra_cli.qa import QA_CONFIG_FILE
+
+    settings = {"null_answers": False, "null_threshold": 0.0, "max_seq_len": 384, "doc_stride": 128,
+                "max_query_len": 64, "n_best": 20, "max_answer_len": 30}
+    path = Path(model_dir) / QA_CONFIG_FILE
+    if path.is_file():
+        try:
+            settings |= json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise DataError(f"{path}: invalid JSON ({err})") from None
+    return settings
+
+
+def _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings) -> int:
+    from electra_cli.qa import window_logits
+    from electra_cli.qa_data import build_features
+    from electra_cli.qa_decode import apply_threshold, decode
+
+    features = build_features(examples, tokenizer, settings["max_seq_len"], settings["doc_stride"],
+                              settings["max_query_len"])
+    starts, ends = window_logits(model, features, 64, tokenizer.pad_token_id or 0, device)
+    answers = decode(examples, features, starts, ends, settings["n_best"], settings["max_answer_len"])
+    for head, answer in zip(heads, answers):
+        text = apply_threshold(answer, settings["null_answers"], settings["null_threshold"])
+        record = {**head, "answer": text, "score": round(answer.probability if text else answer.null_probability, 6),
+                  "start": answer.start if text else None, "end": answer.end if text else None}
+        sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    return len(examples)
