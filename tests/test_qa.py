@@ -428,9 +428,9 @@ def test_a_tiny_random_init_model_learns_to_answer_questions_on_real_text(tmp_pa
     Four questions per context (second, third, last, second-to-last word), so one question-blind rule answers
     at most about a quarter of them: the best such rule, computed here on the same validation file, is the
     baseline (measured 28.5 F1; the four rules 26-29), next to always-the-first-word (0.4). Measured on one CPU
-    thread, 6 epochs, ~40 s: F1 53.9 (seed 1), 58.4 (seed 2); in a similar run the second and third words were
-    found most often (0.78, 0.61 exact) and the second-to-last least (0.26). The bar, baseline + 15 and at least
-    40, leaves room for platform noise while failing a model that ignores the question, a broken label (answer
+    thread, 6 epochs, ~40 s, with the fixed word-level vocabulary below: F1 47.7, the same in repeated runs (with
+    a vocabulary trained per run it moved between 39 and 60); in a similar run the second and third words were
+    found most often and the second-to-last least. The bar, baseline + 12 and at least 40, leaves room for platform noise while failing a model that ignores the question, a broken label (answer
     tokens off by one), or decoding that returns the wrong characters. Matching questions ("Which word follows 'X'?", clozes) stayed
     under 10 F1 after 2,000 steps at this size: a tiny model from random weights does not learn induction-style
     matching within a CI budget, so they would not make a check that passes for the right reason.
@@ -438,17 +438,22 @@ def test_a_tiny_random_init_model_learns_to_answer_questions_on_real_text(tmp_pa
     import random
     import re
 
+    from tokenizers.pre_tokenizers import BertPreTokenizer
     from transformers import ElectraConfig
 
     from electra_cli.demo import save_random_init
+    from tests.published import google_vocab, write_wordpiece_tokenizer
 
     contexts = stdlib_contexts(1000)
     assert len(contexts) >= 800, "too few docstrings found in the standard library"
     random.Random(0).shuffle(contexts)
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join(contexts) + "\n", encoding="utf-8")
-    assert run_cli("vocab", corpus, "--out", tmp_path / "vocab", "--vocab-size", "2000").exit_code == 0
-    config = ElectraConfig(vocab_size=2000, embedding_size=64, hidden_size=64, num_hidden_layers=2,
+    # A vocabulary of every word in the corpus, in a fixed order: `electra-cli vocab`'s token set varies between
+    # processes (the tokenizers trainer breaks ties in a per-process hash order; README, vocab), and with a 2,000
+    # token vocab that alone moved this check's F1 between 39 and 60 from one run to the next.
+    words = sorted({piece for text in contexts for piece, _ in BertPreTokenizer().pre_tokenize_str(text.lower())})
+    vocab = google_vocab(words)
+    write_wordpiece_tokenizer(tmp_path / "vocab", vocab, tokenizer_json=True, special_tokens_map=True)
+    config = ElectraConfig(vocab_size=len(vocab), embedding_size=64, hidden_size=64, num_hidden_layers=2,
                            num_attention_heads=2, intermediate_size=256, max_position_embeddings=128,
                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     save_random_init(config, tmp_path / "vocab", tmp_path / "random-init")
@@ -474,4 +479,4 @@ def test_a_tiny_random_init_model_learns_to_answer_questions_on_real_text(tmp_pa
     baseline = max(blind + [first_word])
     print(f"QA learning check: F1 {f1:.1f}; baselines: question-blind rules {[round(b, 1) for b in blind]}, "
           f"first word {first_word:.1f}")
-    assert f1 > baseline + 15 and f1 > 40, (f1, blind, first_word)
+    assert f1 > baseline + 12 and f1 > 40, (f1, blind, first_word)
