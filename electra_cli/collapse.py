@@ -64,14 +64,14 @@ def describe(check: dict) -> str:
     if not check["collapsed"]:
         return "ok"
     if check["kind"] == "regression":
-        return f"COLLAPSED: spread {check['spread_ratio']:.2f} x gold's"
-    return f"COLLAPSED: {check['top_share']:.0%} {check['top_label']!s}"
+        return f"COLLAPSED (spread {check['spread_ratio']:.2f} x gold)"
+    return f"COLLAPSED ({check['top_share']:.0%} {check['top_label']!s})"
 
 
-def verdict(checks: list[dict]) -> dict:
+def verdict(checks: list[dict], kept_seed: int | None = None, kept_collapsed: bool = False) -> dict:
     """The chosen setting's verdict over its seeds, in plain words, for metrics.json and the closing warning."""
     fired = [c for c in checks if c.get("collapsed")]
-    result = {"collapsed_seeds": len(fired), "seeds": len(checks)}
+    result = {"collapsed_seeds": len(fired), "seeds": len(checks), "kept_seed_collapsed": kept_collapsed}
     if not fired:
         return result | {"collapsed": False}
     first = fired[0]
@@ -81,6 +81,7 @@ def verdict(checks: list[dict]) -> dict:
     else:
         what = (f"it answers {first['top_label']!s} for {first['top_share']:.0%} of the validation examples while "
                 f"the commonest gold label is {first['gold_top_share']:.0%} of them")
-    message = (f"the fine-tuned model collapsed in {len(fired)} of {len(checks)} seed(s): {what}. Likely causes: "
+    kept = f"; the kept model (seed {kept_seed}) is one of them" if kept_collapsed and len(checks) > 1 else ""
+    message = (f"the fine-tuned model collapsed in {len(fired)} of {len(checks)} seed(s): {what}{kept}. Likely causes: "
                f"{CAUSES}. Try: {ADVICE}.")
     return result | {"collapsed": True, "message": message, "causes": CAUSES, "advice": ADVICE}

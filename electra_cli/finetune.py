@@ -461,7 +461,8 @@ def finetune(
             shutil.move(str(item), tmp / item.name)
         shutil.rmtree(store)
         chosen = settings[best]
-        verdict = collapse_lib.verdict([r["collapse"] for r in chosen_runs])
+        verdict = collapse_lib.verdict([r["collapse"] for r in chosen_runs], kept_seed=kept["seed"],
+                                       kept_collapsed=bool(kept["collapse"].get("collapsed")))
         summary = {
             "task": task_name or str(train_file),
             "task_type": cfg.task_type,

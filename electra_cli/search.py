@@ -42,6 +42,10 @@ class Setting:
         return ", ".join(f"{name} {number(value)}" for name, value in shown.items())
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def number(value) -> str:
     if isinstance(value, float) and value and (value < 0.01 or value >= 1000):
         return f"{value:.0e}".replace("e-0", "e-")
@@ -117,14 +121,14 @@ def results_table(settings: list[Setting], runs: list[dict], summaries: list[dic
         table.add_column(name.replace("_", "-"), justify="right")
     table.add_column("best epoch" if select == "best-epoch" else "epochs", justify="right")
     table.add_column("collapse")
-    table.add_column("min", justify="right")
+    table.add_column("time", justify="right")
     for setting in settings:
         mark = "* " if setting.index == chosen else "  "
         own = [r for r in runs if r["setting"] == setting.index]
         for i, run in enumerate(own):
             table.add_row(f"{mark}{setting.index + 1}: {setting.label()}" if i == 0 else "", str(run["seed"]),
                           *(f"{run['validation'][m]:.4f}" for m in metric_names), f"{run['epoch']:g}",
-                          collapse.describe(run["collapse"]), f"{run['seconds'] / 60:.1f}")
+                          collapse.describe(run["collapse"]), duration(run["seconds"]))
         summary = summaries[setting.index]
         table.add_row("", "median", *(f"{statistics.median(r['validation'][m] for r in own):.4f}"
                                       for m in metric_names), "", f"{summary['collapsed']} collapsed" if summary[
