@@ -278,6 +278,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
             "train_examples": task.sizes["train"],
             "validation_examples": task.sizes["validation"],
             "seed_scores": {k: [r[scores[k]["metric"]] for r in scores[k]["seeds"]] for k in scores},
+            "collapsed": [k for k in scores if scores[k]["collapse"]["collapsed"]],  # finetune's collapse check
         }
 
     card_rows = [{"task": f"{name} (validation, demo)", "metric": "accuracy (median)", "pretrained": t["pretrained"],
@@ -364,7 +365,8 @@ def summary_table(s: dict) -> Table:
         table.add_row(f"fine-tuned: {name}",
                       f"validation {t['pretrained']:.3f} pretrained vs {t['random_init']:.3f} random init "
                       f"([{'green' if gain > 0 else 'red'}]{gain:+.3f}[/]); majority class {t['majority_class']:.3f}; "
-                      f"{t['train_examples']:,} training examples")
+                      f"{t['train_examples']:,} training examples"
+                      + "".join(f"; [red]{name}: collapsed[/]" for name in t.get("collapsed", [])))
     table.add_row("test accuracy (predict)", f"{s['predict_task']}: {s['predict_accuracy']:.3f}")
     table.add_row("wall time", f"{s['minutes']:.1f} min")
     return table

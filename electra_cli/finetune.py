@@ -39,7 +39,7 @@ METRICS_FILE = "metrics.json"
 SEARCHABLE = ("lr", "layer_decay", "weight_decay", "epochs", "warmup_ratio", "batch_size")
 
 
-def values(value) -> list:
+def field_values(value) -> list:
     """A searchable field's values: a list as it is, one number as a list of one."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -79,9 +79,9 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if any(not values(getattr(self, name)) for name in SEARCHABLE):
+        if any(not field_values(getattr(self, name)) for name in SEARCHABLE):
             raise UsageError(f"an empty list searches nothing: give at least one value ({', '.join(SEARCHABLE)})")
-        if min(values(self.epochs)) <= 0 or min(values(self.batch_size)) < 1 or self.max_seq_len < 8:
+        if min(field_values(self.epochs)) <= 0 or min(field_values(self.batch_size)) < 1 or self.max_seq_len < 8:
             problems.append("epochs must be > 0, batch_size >= 1, max_seq_len >= 8")
         if isinstance(self.lr, list) and min(self.lr) <= 0:
             problems.append("a learning rate in a search must be > 0 (a single lr = 0 means the built-in search)")
@@ -478,7 +478,7 @@ def finetune(
             "config": asdict(chosen.cfg) | {"lr": chosen.lr, "layer_decay": chosen.decay, "metric": metric_set,
                                             "double_unordered": bool(cfg.double_unordered)},
             "collapse": verdict,
-            "search": {name: values(getattr(cfg, name)) if name != "lr" or cfg.lr else search.auto_lrs(
+            "search": {name: field_values(getattr(cfg, name)) if name != "lr" or cfg.lr else search.auto_lrs(
                 base_config.hidden_size) for name in SEARCHABLE},
             "chosen_setting": best,
             "settings": [s.values() | {"label": s.label()} | summaries[s.index] for s in settings],
@@ -559,7 +559,7 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
     generator = torch.Generator().manual_seed(seed)
     pad_id = tokenizer.pad_token_id or 0
     key = metriclib.headline(metric_set)
-    values = setting.values() if setting is not None else {"lr": lr, "layer_decay": decay}
+    point_of = setting.values() if setting is not None else {"lr": lr, "layer_decay": decay}  # for the hook
     where = f"setting {setting.index + 1}/{settings} ({setting.label()}), " if setting is not None and settings > 1 else ""
     started = time.time()
     model.train()
@@ -583,7 +583,7 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
                     last = {"step": step, "epoch": round(epoch, 3), **scores}
                     curve.append(last)
                     if on_validation is not None:
-                        on_validation(seed, values, last["epoch"], step, scores)
+                        on_validation(seed, point_of, last["epoch"], step, scores)
                     if cfg.select == "best-epoch" and (best is None or search.rank(scores[key]) > search.rank(best[0][key])):
                         state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
                         best = (last, state, predictions)  # the best state so far, on the CPU

@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import random
+import re
 import statistics
 
 import pytest
@@ -58,6 +59,7 @@ def test_search_picks_the_clearly_better_rate_and_scores_test_once(tiny_pretrain
         return original(model, examples, *args, **kwargs)
 
     monkeypatch.setattr(finetune_module, "predict_examples", counting)
+    monkeypatch.setenv("ELECTRA_CLI_PROGRESS_SECONDS", "0")  # without a terminal: the bar as a line per update
     out = tmp_path / "search"
     result = run_cli("finetune", "--model", disc(tiny_pretrained), "--train", train, "--validation", val, "--test", test,
                      "--out", out, "--lr", "1e-5,1e-3", "--epochs", "6", "--batch-size", "16", "--seeds", "1,2,3")
@@ -82,6 +84,9 @@ def test_search_picks_the_clearly_better_rate_and_scores_test_once(tiny_pretrain
         assert run["accuracy"] == run["curve"][-1]["accuracy"] and "macro_f1" in run
     # the table: every run, the medians, the chosen setting marked
     assert "chosen: setting 2" in result.output and "macro-f1" in result.output and "* 2: lr 1e-3" in result.output
+    # the progress bar: setting, seed, epoch, the last validation figure
+    assert re.search(r"finetune: setting 2/2 \(lr 1e-3\), seed 3 \d+/90 .*epoch 6/6, validation accuracy "
+                     r"\d\.\d{3} \(epoch 5\)", result.output), result.output[-3000:]
     # test: scored once, with the kept model, after the search
     assert scored.count(test) == 1 and scored[-1] == test
     assert set(summary["test"]) == {"accuracy", "macro_f1"}
