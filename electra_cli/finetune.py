@@ -445,6 +445,9 @@ def finetune(
                                             store / f"setting-{setting.index}" / f"seed-{seed}", setting=setting,
                                             settings=len(settings), on_validation=on_validation)
                 own.append(result | {"setting": setting.index})
+                console.print(f"{setting.label()}, seed {seed}: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in result["validation"].items()) + f" (epoch {result['epoch']:g}); "
+                    f"collapse check: {collapse_lib.describe(result['collapse'])}", highlight=False, soft_wrap=True)
             summary = search.aggregate(own, key) | {"collapsed": sum(bool(r["collapse"].get("collapsed")) for r in own)}
             summaries.append(summary)
             runs += own
