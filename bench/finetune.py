@@ -201,6 +201,19 @@ def table(out: Path) -> str:
     return "\n".join(lines)
 
 
+def settings_table(out: Path) -> str:
+    """Every measured setting: validation median (seeds), macro-F1 median, collapsed seeds, seconds of its 3 runs."""
+    lines = ["| task | start | lr | validation accuracy, median (seeds) | macro-F1 (median) | collapsed seeds | "
+             "seconds (3 runs) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = sorted(read_results(out / "results.jsonl"), key=lambda r: (r["task"], r["model"]))
+    for r in rows:
+        for s in r["settings"]:
+            lines.append(f"| {r['task']} | {r['model']} | {s['lr']:g} | {s['median']:.3f} "
+                         f"({', '.join(f'{x:.3f}' for x in s['seeds'])}) | {s['macro_f1']:.3f} | "
+                         f"{s['collapsed']}/{len(s['seeds'])} | {s['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -215,7 +228,7 @@ def main() -> None:
         setup_logging()
         args.out.mkdir(parents=True, exist_ok=True)
         run(args.out, args.pretrain_steps, args.seeds, args.only)
-    print(table(args.out))
+    print(table(args.out) + "\n\n" + settings_table(args.out))
 
 
 if __name__ == "__main__":
