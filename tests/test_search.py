@@ -185,17 +185,15 @@ def test_regression_search_over_epochs_and_layer_decay(tiny_pretrained, tmp_path
 
 
 def test_default_is_a_small_built_in_search_and_recipes_stay_fixed(tiny_pretrained, tmp_path):
-    from electra_cli.finetune import FinetuneConfig, load_finetune_config
+    from electra_cli.finetune import SEARCHABLE, FinetuneConfig, load_finetune_config
     from electra_cli.search import expand
 
-    settings = expand(FinetuneConfig(), hidden=64, layers=2, searchable=("lr", "layer_decay", "weight_decay", "epochs",
-                                                                         "warmup_ratio", "batch_size"))
+    settings = expand(FinetuneConfig(), hidden=64, layers=2, searchable=SEARCHABLE)
     assert [(s.lr, s.decay, s.cfg.epochs) for s in settings] == [(3e-4, 0.8, 3.0), (1e-3, 0.8, 3.0)]
-    assert [s.lr for s in expand(FinetuneConfig(), 768, 12, ("lr",) + ("layer_decay",) * 0 + (
-        "layer_decay", "weight_decay", "epochs", "warmup_ratio", "batch_size"))] == [1e-4, 3e-4]
+    assert [s.lr for s in expand(FinetuneConfig(), 768, 12, SEARCHABLE)] == [1e-4, 3e-4]
+    assert [s.decay for s in expand(FinetuneConfig(), 1024, 24, SEARCHABLE)] == [0.9, 0.9]
     recipe = load_finetune_config("electra-small", [])
-    assert recipe.lr == 3e-4 and len(expand(recipe, 64, 2, ("lr", "layer_decay", "weight_decay", "epochs",
-                                                            "warmup_ratio", "batch_size"))) == 1
+    assert recipe.lr == 3e-4 and len(expand(recipe, 64, 2, SEARCHABLE)) == 1
     assert load_finetune_config(None, ["seeds=[1,2]", "lr=1e-4,3e-4"]).seeds == [1, 2]  # seeds: a list, not a search
     bad = run_cli("finetune", "--model", disc(tiny_pretrained), "--train", tmp_path / "x.csv", "--validation",
                   tmp_path / "x.csv", "--out", tmp_path / "o", "--lr", "1e-3,fast")
