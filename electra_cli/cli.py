@@ -285,30 +285,32 @@ def finetune(
     task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...), or holding a QA task's files (train-v2.0.json, dev-v2.0.json, ...).")] = None,
     recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4; a comma list searches lr, layer_decay, weight_decay, epochs, warmup_ratio, batch_size (--set layer_decay=0.8,0.9); also select=best-epoch, eval_every=STEPS, class_weights=balanced.")] = None,
     task_type: Annotated[Optional[str], typer.Option("--task-type", metavar="TYPE", show_default=FROM_RECIPE, help="classification, regression, token-classification or question-answering (chosen for SQuAD-layout data).")] = None,
     text_field: Annotated[Optional[str], typer.Option("--text-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the text.")] = None,
     text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the second text, for pairs.")] = None,
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N,N,...", show_default=FROM_RECIPE, help="Seeds, e.g. 1,2,3: one run each, median reported.")] = None,
-    epochs: Annotated[Optional[float], typer.Option("--epochs", metavar="N", show_default=FROM_RECIPE, help="Training epochs (the GLUE presets: 10 for RTE and STS-B).")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", metavar="LR", show_default=FROM_RECIPE, help="Peak learning rate.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", show_default=FROM_RECIPE, help="Batch size.")] = None,
+    epochs: Annotated[Optional[str], typer.Option("--epochs", metavar="N[,N...]", show_default=FROM_RECIPE, help="Training epochs; a comma list is a search (the GLUE presets: 10 for RTE and STS-B).")] = None,
+    lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256)", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
+    batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N[,N...]", show_default=FROM_RECIPE, help="Batch size; a comma list is a search.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Question answering: stop at a bad answer_start (exit 3) instead of skipping the question.")] = False,
     overwrite: Overwrite = False,
 ) -> None:
     """Fine-tune a pretrained discriminator on labelled data (classification, regression, token tags, GLUE, QA).
 
-    Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/
+    Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
     from electra_cli.finetune import finetune as run_finetune
     from electra_cli.finetune import GLUE_TASKS, glue_setup, load_finetune_config
     from electra_cli.qa import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
 
     flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
-             "label_field": label_field, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_seq_len": max_seq_len}
-    overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None] + list(set_ or [])
+             "label_field": label_field, "max_seq_len": max_seq_len}
+    overrides = [f"{k}={_toml_value(v)}" for k, v in flags.items() if v is not None]
+    searches = {"epochs": epochs, "lr": lr, "batch_size": batch_size}  # "1e-4,3e-4": a search, as with --set
+    overrides += [f"{k}={v}" for k, v in searches.items() if v is not None] + list(set_ or [])
     if seeds:
         overrides.append(f"seeds=[{seeds}]")
     if strict:

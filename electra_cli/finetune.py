@@ -13,17 +13,18 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from electra_cli import collapse as collapse_lib
 from electra_cli import config as configlib
 from electra_cli import metrics as metriclib
+from electra_cli import search
 from electra_cli.atomic import atomic_dir, check_output_dir
 from electra_cli.console import console, count_progress, log, quiet_transformers
 from electra_cli.errors import DataError, UsageError
@@ -34,6 +35,13 @@ from electra_cli.tables import read_records, require_field
 
 TaskType = Literal["classification", "regression", "token-classification", "question-answering"]
 METRICS_FILE = "metrics.json"
+# Fields whose value may be a list: a search over those values (`--lr 1e-4,3e-4`, `--set layer_decay=0.8,0.9`).
+SEARCHABLE = ("lr", "layer_decay", "weight_decay", "epochs", "warmup_ratio", "batch_size")
+
+
+def field_values(value) -> list:
+    """A searchable field's values: a list as it is, one number as a list of one."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 @dataclass
@@ -48,20 +56,25 @@ class FinetuneConfig:
     tags_field: str = "tags"  # token classification: list of tags (JSONL)
     metric: str = ""  # accuracy, f1_accuracy, mcc or pearson_spearman; "" = by task type
     max_seq_len: int = 128  # longer inputs are truncated
-    lr: float = 0.0  # 0: 3e-4 (hidden <= 256), 1e-4 (<= 768), 5e-5 (larger)
-    layer_decay: float = 0.0  # 0: 0.8, or 0.9 for 24-layer models
-    weight_decay: float = 0.0
-    epochs: float = 3.0
-    warmup_ratio: float = 0.1
+    # A list for lr, layer_decay, weight_decay, epochs, warmup_ratio or batch_size is a search (SEARCHABLE): every
+    # combination is trained for every seed and the best validation median wins.
+    lr: float | list[float] = 0.0  # 0: a search over auto_lrs (the paper's rate by size, and about 3x it)
+    layer_decay: float | list[float] = 0.0  # 0: 0.8, or 0.9 for 24-layer models
+    weight_decay: float | list[float] = 0.0
+    epochs: float | list[float] = 3.0
+    warmup_ratio: float | list[float] = 0.1
     schedule: Shape = "reference"  # reference: lr x (1 - t/T) x min(1, t/W); or warmup-then-decay
     adam_bias_correction: bool = False  # false: AdamW without bias correction, as the reference; true: torch's AdamW
     layer_decay_style: Literal["reference", "contiguous"] = "reference"  # d^(L+2-depth), top layer d^2; or d^(L+1-depth)
     head: Literal["reference", "hf"] = "reference"  # reference: dropout + one dense layer on [CLS]; hf: the HF class's head
     double_unordered: bool | None = None  # also train on each pair as (B, A); unset: on for GLUE MRPC and STS-B only
-    batch_size: int = 32
+    batch_size: int | list[int] = 32
     eval_batch_size: int = 64
-    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; mean, median and each reported
-    keep: Literal["median", "best"] = "median"  # which seed's model is kept in OUT
+    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed (and setting); median, mean, each
+    keep: Literal["median", "best"] = "median"  # which seed's model of the chosen setting is kept in OUT
+    eval_every: int = 0  # validate every N optimizer steps; 0: after every epoch (and always at the end)
+    select: Literal["last", "best-epoch"] = "last"  # a seed's model: its last state, or its best validation point
+    class_weights: Literal["none", "balanced"] = "none"  # balanced: loss weight n / (classes x count) per class
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
     # question answering (electra_cli/qa.py); without a recipe max_seq_len is 384 and epochs 2 for it (qa.QA_DEFAULTS)
     question_field: str = "question"  # HF squad rows (JSONL/Parquet): the question column
@@ -78,8 +91,16 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.epochs <= 0 or self.batch_size < 1 or self.max_seq_len < 8:
+        if any(not field_values(getattr(self, name)) for name in SEARCHABLE):
+            raise UsageError(f"an empty list searches nothing: give at least one value ({', '.join(SEARCHABLE)})")
+        if min(field_values(self.epochs)) <= 0 or min(field_values(self.batch_size)) < 1 or self.max_seq_len < 8:
             problems.append("epochs must be > 0, batch_size >= 1, max_seq_len >= 8")
+        if isinstance(self.lr, list) and min(self.lr) <= 0:
+            problems.append("a learning rate in a search must be > 0 (a single lr = 0 means the built-in search)")
+        if self.eval_every < 0:
+            problems.append("eval_every must be >= 0 (0: after every epoch)")
+        if self.class_weights == "balanced" and self.task_type == "regression":
+            problems.append("class_weights = 'balanced' is for classification, not regression")
         if not self.seeds:
             problems.append("give at least one seed")
         if self.doc_stride < 1 or self.max_query_len < 1 or self.n_best < 1 or self.max_answer_len < 1:
@@ -383,6 +404,10 @@ class ClsHead(torch.nn.Module):
 
 # ---- the stage -------------------------------------------------------------------------------------------
 
+# Called after every validation: (seed, setting values, epoch, optimizer step, metrics); e.g. to send the curve to
+# TensorBoard or W&B. The same points are in metrics.json ("runs"[i]["curve"]).
+ValidationHook = Callable[[int, dict, float, int, dict], None]
+
 
 def finetune(
     cfg: FinetuneConfig,
@@ -394,8 +419,10 @@ def finetune(
     header: bool = True,
     overwrite: bool = False,
     task_name: str = "",
+    on_validation: ValidationHook | None = None,
 ) -> dict:
-    """Fine-tune `model_dir` once per seed; keep the median (or best) seed's model in `out`; returns the metrics."""
+    """Fine-tune `model_dir` for every setting of the search x every seed; the setting with the best validation
+    median wins and its median (or best) seed's model is kept in `out`; returns the metrics."""
     from transformers import AutoConfig, AutoTokenizer
 
     model_dir, out = Path(model_dir), Path(out)
@@ -415,54 +442,79 @@ def finetune(
     validation = load_examples(validation_file, cfg, tokenizer, label2id, header)
     test = load_examples(test_file, cfg, tokenizer, label2id, header) if test_file else None
     base_config = AutoConfig.from_pretrained(model_dir)
-    lr = cfg.lr or default_lr(base_config.hidden_size)
-    decay = cfg.layer_decay or (0.9 if base_config.num_hidden_layers >= 24 else 0.8)
+    settings = search.expand(cfg, base_config.hidden_size, base_config.num_hidden_layers, SEARCHABLE)
     metric_set = cfg.metric or {"regression": "pearson_spearman"}.get(cfg.task_type, "accuracy")
+    key = metriclib.headline(metric_set)
     console.print(
         f"finetune: {len(train.labels):,} train / {len(validation.labels):,} validation examples, "
-        f"{len(id2label) if id2label else 'regression'} labels, lr {lr:g}, layer decay {decay}, "
-        f"{cfg.epochs:g} epochs, seeds {cfg.seeds}; {used_columns(cfg)}"
-        + (f"; labels {label_list(id2label)}" if id2label else ""),
+        f"{len(id2label) if id2label else 'regression'} labels, {describe_search(cfg, settings)}, "
+        f"seeds {cfg.seeds}; {used_columns(cfg)}" + (f"; labels {label_list(id2label)}" if id2label else ""),
         soft_wrap=True, highlight=False,
     )
-    runs = []
+    started = time.time()
+    runs, summaries, best = [], [], None
     with atomic_dir(out) as tmp:
-        for seed in cfg.seeds:
-            seed_dir = tmp / ".seeds" / f"seed-{seed}"
-            with quiet_transformers():  # the load report of the new head, a table nobody needs
-                result = train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id,
-                                        lr, decay, metric_set, seed, seed_dir)
-            runs.append(result)
-            console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in result["validation"].items()))
-        key = metriclib.headline(metric_set)
-        scores = [r["validation"][key] for r in runs]
-        ordered = sorted(range(len(runs)), key=lambda i: scores[i])
-        chosen = ordered[-1] if cfg.keep == "best" else ordered[(len(ordered) - 1) // 2]
-        chosen_dir = tmp / ".seeds" / f"seed-{runs[chosen]['seed']}"
-        for item in chosen_dir.iterdir():
+        store = tmp / ".runs"
+        for setting in settings:
+            own = []
+            for seed in cfg.seeds:
+                with quiet_transformers():  # the load report of the new head, a table nobody needs
+                    result = train_one_seed(setting.cfg, model_dir, tokenizer, train, validation, id2label, label2id,
+                                            setting.lr, setting.decay, metric_set, seed,
+                                            store / f"setting-{setting.index}" / f"seed-{seed}", setting=setting,
+                                            settings=len(settings), on_validation=on_validation)
+                own.append(result | {"setting": setting.index})
+                console.print(f"{setting.label()}, seed {seed}: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in result["validation"].items()) + f" (epoch {result['epoch']:g}); "
+                    f"collapse check: {collapse_lib.describe(result['collapse'])}", highlight=False, soft_wrap=True)
+            summary = search.aggregate(own, key) | {"collapsed": sum(bool(r["collapse"].get("collapsed")) for r in own)}
+            summaries.append(summary)
+            runs += own
+            # only the best setting so far keeps its models on disk (at most two settings' worth at a time)
+            if best is None or search.rank(summary["median"]) > search.rank(summaries[best]["median"]):
+                if best is not None:
+                    shutil.rmtree(store / f"setting-{best}")
+                best = setting.index
+            else:
+                shutil.rmtree(store / f"setting-{setting.index}")
+        chosen_runs = [r for r in runs if r["setting"] == best]
+        kept = chosen_runs[search.kept_run(chosen_runs, key, cfg.keep)]
+        for item in (store / f"setting-{best}" / f"seed-{kept['seed']}").iterdir():
             shutil.move(str(item), tmp / item.name)
-        shutil.rmtree(tmp / ".seeds")
+        shutil.rmtree(store)
+        chosen = settings[best]
+        verdict = collapse_lib.verdict([r["collapse"] for r in chosen_runs], kept_seed=kept["seed"],
+                                       kept_collapsed=bool(kept["collapse"].get("collapsed")))
         summary = {
             "task": task_name or str(train_file),
             "task_type": cfg.task_type,
             "metric": key,
-            "median": statistics.median(scores),
-            "mean": statistics.fmean(scores),
-            "seeds": [{"seed": r["seed"], **r["validation"]} for r in runs],
-            "kept_seed": runs[chosen]["seed"],
+            "median": summaries[best]["median"],
+            "mean": summaries[best]["mean"],
+            "seeds": [{"seed": r["seed"], **r["validation"]} for r in chosen_runs],
+            "kept_seed": kept["seed"],
             "labels": list(label2id) if label2id else None,
             "model": str(model_dir),
             "train_examples": len(train.labels),
             "validation_examples": len(validation.labels),
-            "config": {k: v for k, v in asdict(cfg).items()} | {"lr": lr, "layer_decay": decay, "metric": metric_set,
-                                                          "double_unordered": bool(cfg.double_unordered)},
-            "seconds": round(sum(r["seconds"] for r in runs), 1),
+            "config": asdict(chosen.cfg) | {"lr": chosen.lr, "layer_decay": chosen.decay, "metric": metric_set,
+                                            "double_unordered": bool(cfg.double_unordered)},
+            "collapse": verdict,
+            "search": {name: field_values(getattr(cfg, name)) if name != "lr" or cfg.lr else search.auto_lrs(
+                base_config.hidden_size) for name in SEARCHABLE},
+            "chosen_setting": best,
+            "settings": [s.values() | {"label": s.label()} | summaries[s.index] for s in settings],
+            "runs": [{k: v for k, v in r.items() if k != "validation"} | r["validation"] for r in runs],
+            "seconds": round(time.time() - started, 1),
         }
-        if runs[chosen].get("test"):
-            summary["test"] = runs[chosen]["test"]
+        if test is not None:  # scored once: the chosen setting's kept model, as saved
+            summary["test"] = score_saved_model(tmp, test, cfg, metric_set, label2id, id2label, tokenizer)
         (tmp / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("wrote %s: %s, median %s %.4f over %d seed(s), kept seed %d", out, summary["task"], key,
-             summary["median"], len(runs), summary["kept_seed"])
+    console.print(search.results_table(settings, runs, summaries, best, key, cfg.select))
+    if verdict["collapsed"]:
+        log.warning("%s", verdict["message"])
+    log.info("wrote %s: %s, %s median %s %.4f over %d seed(s), kept seed %d", out, summary["task"],
+             chosen.label(), key, summary["median"], len(chosen_runs), summary["kept_seed"])
     return summary
 
 
@@ -472,6 +524,22 @@ def is_question_answering(cfg: FinetuneConfig, train_file: Path | None) -> bool:
     from electra_cli.qa_data import looks_like_qa
 
     return cfg.task_type == "question-answering" or (cfg.task_type == "classification" and looks_like_qa(train_file, cfg))
+
+
+def describe_search(cfg: FinetuneConfig, settings: list) -> str:
+    """e.g. "lr 3e-4, layer decay 0.8, 3 epochs" or "search: lr 3e-4, 1e-3 (built in), ... = 2 settings"."""
+    first = settings[0]
+    parts = []
+    for name, label in (("lr", "lr"), ("layer_decay", "layer decay"), ("epochs", "epochs"),
+                        ("batch_size", "batch"), ("warmup_ratio", "warmup"), ("weight_decay", "weight decay")):
+        options = list(dict.fromkeys(s.values()[name] for s in settings))
+        if len(options) > 1 or name in ("lr", "layer_decay", "epochs"):
+            text = f"{label} {', '.join(search.number(v) for v in options)}"
+            parts.append(text + (" (built in: lr=0)" if name == "lr" and not cfg.lr else ""))
+    described = ", ".join(parts)
+    if len(settings) == 1:
+        return described
+    return f"search over {described} = {len(settings)} settings (first: {first.label()})"
 
 
 def used_columns(cfg: FinetuneConfig) -> str:
@@ -487,8 +555,11 @@ def label_list(id2label: dict, most: int = 12) -> str:
     return ", ".join(names[:most]) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
-def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label, label2id, lr, decay, metric_set,
-                   seed, seed_dir: Path) -> dict:
+def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label2id, lr, decay, metric_set,
+                   seed, seed_dir: Path, setting=None, settings: int = 1,
+                   on_validation: ValidationHook | None = None) -> dict:
+    """One run: train, validate after every epoch (or every `eval_every` steps), keep the last or the best state,
+    save it to `seed_dir` with its validation predictions; returns its metrics, curve and collapse check."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
@@ -508,51 +579,122 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, test, id2label,
     elif cfg.head == "reference" and cfg.task_type != "token-classification" and seed == cfg.seeds[0]:
         log.warning("head = 'reference' is for ELECTRA models; %s keeps its own head", type(model).__name__)
     labels = encode_labels(train, cfg, label2id)
+    gold = encode_labels(validation, cfg, label2id)
+    weights = class_weights(labels, len(id2label)).to(accelerator.device) if cfg.class_weights == "balanced" else None
     steps_per_epoch = math.ceil(len(train.input_ids) / cfg.batch_size)
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    checks = validation_steps(total, steps_per_epoch, cfg.eval_every)
     optimizer, scheduler = make_optimizer(model, cfg, lr, decay, total)
     model, optimizer = accelerator.prepare(model, optimizer)
     generator = torch.Generator().manual_seed(seed)
     pad_id = tokenizer.pad_token_id or 0
+    key = metriclib.headline(metric_set)
+    point_of = setting.values() if setting is not None else {"lr": lr, "layer_decay": decay}  # for the hook
+    where = f"setting {setting.index + 1}/{settings} ({setting.label()}), " if setting is not None and settings > 1 else ""
     started = time.time()
     model.train()
-    step = 0
+    step, curve, best, last = 0, [], None, None
     with count_progress("finetune") as bar:
-        task = bar.add_task(f"seed {seed}", total=total, status="")
+        task = bar.add_task(f"{where}seed {seed}", total=total, status="")
         while step < total:
             order = torch.randperm(len(train.input_ids), generator=generator).tolist()
             for start in range(0, len(order), cfg.batch_size):
                 if step >= total:
                     break
                 batch = collate(train, labels, order[start : start + cfg.batch_size], pad_id, cfg)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.autocast():
-                    loss = model(**batch).loss
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss = training_step(model, {k: v.to(accelerator.device) for k, v in batch.items()}, optimizer,
+                                     scheduler, accelerator, weights)
                 step += 1
-                if step % 20 == 0:
-                    bar.update(task, advance=1, status=f"loss {loss.item():.3f}")
+                epoch = step / steps_per_epoch
+                status = f"epoch {math.ceil(epoch - 1e-9)}/{search.number(cfg.epochs)}"
+                if step in checks:
+                    predictions = predict_examples(model, validation, cfg, pad_id, accelerator.device)
+                    scores = score(metric_set, cfg, gold, predictions)
+                    last = {"step": step, "epoch": round(epoch, 3), **scores}
+                    curve.append(last)
+                    if on_validation is not None:
+                        on_validation(seed, point_of, last["epoch"], step, scores)
+                    if cfg.select == "best-epoch" and (best is None or search.rank(scores[key]) > search.rank(best[0][key])):
+                        state = {k: v.detach().to("cpu", copy=True) for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                        best = (last, state, predictions)  # the best state so far, on the CPU
+                    if cfg.select != "best-epoch":
+                        best = (last, None, predictions)
+                if last is not None:
+                    status += f", validation {key} {last[key]:.3f} (epoch {last['epoch']:g})"
+                if step % 20 == 0 or step in checks:
+                    status += f", loss {loss.item():.3f}"
+                    bar.update(task, advance=1, status=status)
                 else:
                     bar.update(task, advance=1)
     unwrapped = accelerator.unwrap_model(model)
-    if reference_head:  # predictions below come from the head as saved
+    point, state, predictions = best
+    if state is not None:
+        unwrapped.load_state_dict(state)
+    if reference_head:  # saved as HF's head, with the same logits
         unwrapped.classifier = unwrapped.classifier.as_electra_head(unwrapped.config)
-    predictions = predict_examples(unwrapped, validation, cfg, pad_id, accelerator.device)
-    gold = encode_labels(validation, cfg, label2id)
-    result = {"seed": seed, "validation": score(metric_set, cfg, gold, predictions), "seconds": time.time() - started}
+    validation_scores = {k: v for k, v in point.items() if k not in ("step", "epoch")}
+    result = {"seed": seed, "validation": validation_scores, "epoch": point["epoch"], "step": point["step"],
+              "curve": curve, "collapse": collapse_check(cfg, gold, predictions, id2label),
+              "seconds": round(time.time() - started, 1)}
     seed_dir.mkdir(parents=True, exist_ok=True)
     unwrapped.save_pretrained(seed_dir, safe_serialization=True)
     tokenizer.save_pretrained(seed_dir)
     write_predictions(seed_dir / "validation_predictions.jsonl", validation, predictions, cfg, id2label)
-    if test is not None:
-        test_predictions = predict_examples(unwrapped, test, cfg, pad_id, accelerator.device)
-        write_predictions(seed_dir / "test_predictions.jsonl", test, test_predictions, cfg, id2label)
-        result["test"] = score(metric_set, cfg, encode_labels(test, cfg, label2id), test_predictions)
     return result
+
+
+def training_step(model, batch: dict, optimizer, scheduler, accelerator, weights: torch.Tensor | None) -> torch.Tensor:
+    """One optimizer step; with class weights the loss is the weighted cross-entropy of the logits."""
+    with accelerator.autocast():
+        if weights is None:
+            loss = model(**batch).loss
+        else:
+            labels = batch.pop("labels")
+            logits = model(**batch).logits  # (B, k) or (B, T, k)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                                                     weight=weights, ignore_index=-100)
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def validation_steps(total: int, steps_per_epoch: int, eval_every: int) -> set[int]:
+    """The optimizer steps after which validation runs: every epoch's end (or every `eval_every` steps) and the
+    last step."""
+    every = eval_every or steps_per_epoch
+    return set(range(every, total, every)) | {total}
+
+
+def class_weights(labels: list, classes: int) -> torch.Tensor:
+    """n / (classes x count) per class (sklearn's "balanced"), counted over the training labels (-100 skipped)."""
+    flat = [x for row in labels for x in (row if isinstance(row, list) else [row]) if x != -100]
+    counts = torch.bincount(torch.tensor(flat), minlength=classes).float()
+    return torch.where(counts > 0, len(flat) / (classes * counts.clamp(min=1)), torch.zeros_like(counts))
+
+
+def collapse_check(cfg: FinetuneConfig, gold: list, logits: list, id2label: dict | None) -> dict:
+    if cfg.task_type == "regression":
+        return collapse_lib.regression_collapse(gold, [float(x[0]) for x in logits])
+    if cfg.task_type == "token-classification":
+        pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
+        return collapse_lib.classification_collapse([g for g, _ in pairs], [p for _, p in pairs], id2label)
+    return collapse_lib.classification_collapse(gold, [int(x.argmax()) for x in logits], id2label)
+
+
+def score_saved_model(folder: Path, examples: Examples, cfg: FinetuneConfig, metric_set: str, label2id, id2label,
+                      tokenizer) -> dict:
+    """Metrics of the model saved in `folder` on `examples` (the test split), with its predictions written there."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    model_class = AutoModelForTokenClassification if cfg.task_type == "token-classification" else AutoModelForSequenceClassification
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model_class.from_pretrained(folder).to(device)
+    predictions = predict_examples(model, examples, cfg, tokenizer.pad_token_id or 0, device)
+    write_predictions(folder / "test_predictions.jsonl", examples, predictions, cfg, id2label)
+    return score(metric_set, cfg, encode_labels(examples, cfg, label2id), predictions)
 
 
 @torch.no_grad()
@@ -594,5 +736,6 @@ def write_predictions(path: Path, examples: Examples, logits: list, cfg: Finetun
 
 
 def load_finetune_config(recipe: str | None, overrides: list[str]) -> FinetuneConfig:
+    """defaults < recipe < overrides; a comma list for a searchable field (`lr=1e-4,3e-4`) is a search."""
     path = configlib.find_recipe(recipe, "finetune") if recipe else None
-    return configlib.load_config(FinetuneConfig, path, overrides)
+    return configlib.load_config(FinetuneConfig, path, search.search_overrides(overrides, SEARCHABLE))

@@ -86,8 +86,12 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     """Fine-tune `model_dir` for extractive QA once per seed; keep the median (or best) seed's model in `out`."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from electra_cli.finetune import default_lr
+    from electra_cli.finetune import SEARCHABLE, default_lr
 
+    searched = [name for name in SEARCHABLE if isinstance(getattr(cfg, name), list)]
+    if searched:
+        raise UsageError(f"question answering trains one setting: give one value for {', '.join(searched)} "
+                         "(a search over settings serves classification, regression and token tags)")
     model_dir, out = Path(model_dir), Path(out)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     base_config = AutoConfig.from_pretrained(model_dir)

@@ -16,7 +16,7 @@ from electra_cli import metrics
 from electra_cli.finetune import layerwise_groups
 from tests.conftest import family_example, run_cli, write_family_task
 
-FAST = ("--epochs", "1", "--batch-size", "16")
+FAST = ("--epochs", "1", "--batch-size", "16", "--lr", "1e-3")  # one setting: no lr would be the built-in search
 LEARN = ("--epochs", "20", "--lr", "1e-3", "--batch-size", "16")
 
 
@@ -164,7 +164,7 @@ def test_glue_layout_two_tasks_with_their_metrics(tiny_pretrained, tmp_path):
     for task, metric, keys in (("glue-cola", "mcc", {"mcc", "accuracy"}), ("glue-stsb", "pearson", {"pearson", "spearman"})):
         out = tmp_path / task
         result = run_cli("finetune", "--model", disc(tiny_pretrained), "--task", task, "--data-dir", glue,
-                         "--out", out, "--epochs", "1")
+                         "--out", out, "--epochs", "1", "--lr", "1e-3")
         assert result.exit_code == 0, result.output
         summary = json.loads((out / "metrics.json").read_text())
         assert summary["metric"] == metric and keys <= set(summary["seeds"][0])

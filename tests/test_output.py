@@ -43,7 +43,7 @@ def test_fine_tuning_shows_no_load_report(tiny_pretrained, tmp_path, capfd, monk
     train, val = write_family_task(tmp_path / "task", n_train=40, n_val=10)
     model = tiny_pretrained / "final" / "discriminator"
     result = run_cli("finetune", "--model", model, "--train", train, "--validation", val, "--out", tmp_path / "a",
-                     "--epochs", "1")
+                     "--epochs", "1", "--lr", "1e-3")
     assert result.exit_code == 0, result.output
     assert "columns text='text', label='label'; labels animal, place" in result.output
     assert "wrote " + str(tmp_path / "a") in result.output.replace("\n", "")
@@ -54,7 +54,7 @@ def test_fine_tuning_shows_no_load_report(tiny_pretrained, tmp_path, capfd, monk
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_warning()
     try:
-        finetune(FinetuneConfig(epochs=1), model, train, val, tmp_path / "b")
+        finetune(FinetuneConfig(epochs=1, lr=1e-3), model, train, val, tmp_path / "b")
     finally:
         hf_logging.set_verbosity(verbosity)
     captured = capfd.readouterr()
@@ -75,7 +75,7 @@ def test_every_command_ends_with_a_line_naming_its_outputs(tiny_pretrained, tiny
     assert f"match {tiny_shards}/manifest.json" in last_line(run_cli("verify", tiny_shards))
     train, val = write_family_task(tmp_path / "task", n_train=20, n_val=10)
     line = last_line(run_cli("finetune", "--model", tiny_pretrained / "final" / "discriminator", "--train", train,
-                             "--validation", val, "--out", tmp_path / "ft", "--epochs", "1"))
+                             "--validation", val, "--out", tmp_path / "ft", "--epochs", "1", "--lr", "1e-3"))
     assert f"wrote {tmp_path / 'ft'}: " in line
     line = last_line(run_cli("predict", "--model", tmp_path / "ft", val, "--out", tmp_path / "p.jsonl"))
     assert line.endswith(f"wrote {tmp_path / 'p.jsonl'}: 10 predictions")

@@ -15,7 +15,8 @@ def classifier(tiny_pretrained, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("classifier")
     train, val = write_family_task(tmp / "data", n_train=80, n_val=20)
     result = run_cli("finetune", "--model", tiny_pretrained / "final" / "discriminator", "--train", train,
-                     "--validation", val, "--out", tmp / "model", "--epochs", "1", "--batch-size", "16")
+                     "--validation", val, "--out", tmp / "model", "--epochs", "1", "--batch-size", "16",
+                     "--lr", "1e-3")
     assert result.exit_code == 0, result.output
     return tmp / "model"
 

@@ -324,6 +324,11 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     assert config["epochs"] == 0.5 and config["task_type"] == "question-answering"
     # 384 asked for, capped at the tiny model's 128 positions with a warning
     assert config["max_seq_len"] == 128 and "max_seq_len 384 is longer than the model's 128" in result.output
+    # a search over settings is for the other task types: a clear usage error, nothing written
+    searched = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--out",
+                       tmp_path / "ft-search", "--lr", "1e-4,3e-4")
+    assert searched.exit_code == 2 and "give one value for lr" in searched.output
+    assert not (tmp_path / "ft-search").exists()
 
 
 def test_qa_recipes_load_with_the_reference_settings():
