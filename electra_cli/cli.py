@@ -149,6 +149,16 @@ def shard(
         typer.Option("--split-sentences/--no-split-sentences",
                      help="Split lines into sentences before packing (for a paragraph or document per line)."),
     ] = True,
+    segment: Annotated[
+        str,
+        typer.Option(metavar="NAME", help="Word segmenter for Chinese text: 'rjieba' stores word boundaries for "
+                     "whole-word masking (model.masking = \"whole-word\"); 'none' (WordPiece text needs none)."),
+    ] = "none",
+    user_dict: Annotated[
+        Optional[Path],
+        typer.Option(metavar="FILE", help="jieba user dictionary (`word [freq] [tag]` per line) of domain words "
+                     "for --segment rjieba."),
+    ] = None,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
@@ -167,6 +177,8 @@ def shard(
         seed=seed,
         rows_per_shard=rows_per_shard,
         split_sentences=split_sentences,
+        segment=segment,
+        user_dict=str(user_dict or ""),
         **({"workers": workers} if workers is not None else {}),
     )
     options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
