@@ -35,8 +35,9 @@ def check_available(segmenter: str) -> None:
 
 
 def read_user_dict(path: Path) -> list[tuple[str, int | None, str | None]]:
-    """A jieba user dictionary: one `word [frequency] [tag]` per line (jieba's own format); DataError naming the
-    line of a malformed entry. rjieba has no `load_userdict`, so the entries are added one by one (`add_word`)."""
+    """A jieba user dictionary: one `word [frequency] [tag]` per line (jieba's own format; without a frequency
+    the word gets one just high enough to be cut out whole); DataError naming the line of a malformed entry.
+    rjieba has no `load_userdict`, so the entries are added one by one (`add_word`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: user dictionary not found")
@@ -49,10 +50,11 @@ def read_user_dict(path: Path) -> list[tuple[str, int | None, str | None]]:
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
-        if len(fields) > 3 or (len(fields) >= 2 and not fields[1].isdigit()):
+        word, rest = fields[0], fields[1:]
+        freq = int(rest.pop(0)) if rest and rest[0].isdigit() else None
+        if len(rest) > 1 or (len(fields) == 3 and freq is None):
             raise DataError(f"{path}:{number}: expected `word [frequency] [tag]`, got {line.strip()!r}")
-        freq = int(fields[1]) if len(fields) >= 2 else None
-        entries.append((fields[0], freq, fields[2] if len(fields) == 3 else None))
+        entries.append((word, freq, rest[0] if rest else None))
     return entries
 
 
