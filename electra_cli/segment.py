@@ -88,24 +88,30 @@ def new_segmenter(user_entries: list[tuple[str, int | None, str | None]]):
     return jieba
 
 
-def continuation_flags(segmenter, lines: list[str], encodings) -> list[np.ndarray]:
-    """For each line, one uint8 per token: 1 when the token continues the previous token's word.
+def continuation_flags(segmenter, lines: list[str], encodings) -> np.ndarray:
+    """One uint8 per token of all `lines` (in order, flat): 1 when the token continues the previous token's word.
 
     A token continues a word when it is a later piece of the same pre-tokenizer word (`##` piece), or when its
-    first character lies in the same segmenter word as the previous token's last character.
+    first character lies in the same segmenter word as the previous token's last character; never across lines.
+    Computed for the whole chunk at once: the lines are laid end to end (a segmenter's words cover every
+    character of a line, so word ends and token offsets share one coordinate).
     """
-    flags = []
-    for line, encoding in zip(lines, encodings):
-        n = len(encoding.ids)
-        if n == 0:
-            flags.append(np.zeros(0, dtype=np.uint8))
-            continue
-        ends = np.cumsum([len(word) for word in segmenter.cut(line, HMM)])  # (W,) char offset after each word
-        offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(n, 2)  # (T, 2) chars in `line`
-        first_word = np.searchsorted(ends, offsets[:, 0], side="right")  # (T,) segmenter word of the first char
-        last_word = np.searchsorted(ends, np.maximum(offsets[:, 1] - 1, offsets[:, 0]), side="right")
-        word_ids = np.asarray([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64)
-        same = np.zeros(n, dtype=bool)
-        same[1:] = (first_word[1:] == last_word[:-1]) | ((word_ids[1:] == word_ids[:-1]) & (word_ids[1:] >= 0))
-        flags.append(same.astype(np.uint8))
-    return flags
+    counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))  # tokens per line
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.uint8)
+    line_start = np.cumsum([0] + [len(line) for line in lines[:-1]], dtype=np.int64)  # (N,) in the joined text
+    word_lengths = [len(word) for line in lines for word in segmenter.cut(line, HMM)]
+    word_ends = np.cumsum(np.asarray(word_lengths, dtype=np.int64))  # (W,) char offset after each word
+    if word_ends[-1] != line_start[-1] + len(lines[-1]):
+        raise DataError(f"word segmenter lost characters ({word_ends[-1]} of {line_start[-1] + len(lines[-1])})")
+    shift = np.repeat(line_start, counts)  # (T,)
+    offsets = np.asarray([o for e in encodings for o in e.offsets], dtype=np.int64).reshape(total, 2) + shift[:, None]
+    first_word = np.searchsorted(word_ends, offsets[:, 0], side="right")  # (T,) word of the token's first char
+    last_word = np.searchsorted(word_ends, np.maximum(offsets[:, 1] - 1, offsets[:, 0]), side="right")
+    piece_of = np.asarray([-1 if w is None else w for e in encodings for w in e.word_ids], dtype=np.int64)
+    line_of = np.repeat(np.arange(len(lines)), counts)
+    same = np.zeros(total, dtype=bool)
+    same[1:] = (line_of[1:] == line_of[:-1]) & (
+        (first_word[1:] == last_word[:-1]) | ((piece_of[1:] == piece_of[:-1]) & (piece_of[1:] >= 0)))
+    return same.astype(np.uint8)

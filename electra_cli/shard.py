@@ -177,8 +177,10 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
     encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)
     cls_id, sep_id = _worker_specials
     if _worker_segmenter is not None:
-        flags = continuation_flags(_worker_segmenter, lines, encodings)
-        tokens = [((np.asarray(e.ids, dtype=np.int64) << 1) | f).tolist() for e, f in zip(encodings, flags)]
+        flags = continuation_flags(_worker_segmenter, lines, encodings)  # (T,) all tokens of the chunk
+        flat = ((np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=len(flags)) << 1) | flags)
+        ends = np.cumsum([len(e.ids) for e in encodings])
+        tokens = [flat[a:b].tolist() for a, b in zip(itertools.chain([0], ends), ends)]
         cls_id, sep_id = cls_id << 1, sep_id << 1
     else:
         tokens = [e.ids for e in encodings]
