@@ -299,3 +299,12 @@ def test_chinese_shards_without_boundaries_are_refused_english_ones_use_wordpiec
     assert result.exit_code == 0, result.output
     card = (tmp_path / "en" / "final" / "discriminator" / "README.md").read_text()
     assert "- masking: whole-word (mask_prob 0.15; words from the vocabulary's ## pieces)" in card
+
+
+def test_without_rjieba_installed_segment_is_a_clear_error(zh, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rjieba", None)  # as if not installed: `import rjieba` raises ImportError
+    result = run_cli("shard", zh / "zh.txt", "--vocab", zh / "vocab", "--out", tmp_path / "s", "--segment", "rjieba")
+    assert result.exit_code == 2 and "pip install 'electra-cli[chinese]'" in result.output
+    assert not (tmp_path / "s").exists()
