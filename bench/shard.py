@@ -110,6 +110,23 @@ for name, cut in (("rjieba", lambda s: rust.cut(s, True)), ("jieba", lambda s: l
     cuts[name] = [cut(s) for s in lines]
     timings[name] = time.perf_counter() - start
 same = sum(a == b for a, b in zip(cuts["rjieba"], cuts["jieba"])) / len(lines)
+def ends(words):
+    out, at = set(), 0
+    for w in words:
+        at += len(w)
+        out.add(at)
+    return out
+cjk = lambda c: "\u4e00" <= c <= "\u9fff"
+between = differ = 0  # positions between two Chinese characters, and those where the two cut differently
+for line, a, b in zip(lines, cuts["rjieba"], cuts["jieba"]):
+    if a == b:
+        between += sum(cjk(line[k - 1]) and cjk(line[k]) for k in range(1, len(line)))
+        continue
+    ea, eb = ends(a), ends(b)
+    for k in range(1, len(line)):
+        if cjk(line[k - 1]) and cjk(line[k]):
+            between += 1
+            differ += (k in ea) != (k in eb)
 words = [w for w in (s.split()[0] for s in open(jieba.get_dict_file().name, encoding="utf-8")) if len(w) > 1][:20000]
 start = time.perf_counter()
 user = rjieba.Jieba()
@@ -117,6 +134,7 @@ for w in words:
     user.add_word(w, None, None)
 add = time.perf_counter() - start
 print(json.dumps({"lines": len(lines), "chars": chars, "seconds": timings, "same_cut": same,
+                  "cjk_positions": between, "cjk_differ": differ,
                   "user_words": len(words), "add_word_seconds": add}))
 """
 
@@ -134,7 +152,9 @@ def segmentation(manpages: Path, tmp: Path, workers: int, rounds: int = 2) -> No
     print(f"Chinese corpus: {mb:.1f} MB of manpages-zh, {seg['lines']:,} lines, {seg['chars']:,} characters")
     print(f"rjieba (Rust) cut:        {rust:7.2f} s  {seg['chars'] / rust / 1e6:6.2f} M chars/s")
     print(f"jieba (pure Python) cut:  {python:7.2f} s  {seg['chars'] / python / 1e6:6.2f} M chars/s")
-    print(f"rjieba speed-up over jieba: {python / rust:.1f}x; same cut on {seg['same_cut']:.1%} of lines")
+    print(f"rjieba speed-up over jieba: {python / rust:.1f}x; same cut on {seg['same_cut']:.1%} of lines; "
+          f"between two Chinese characters they cut differently at {seg['cjk_differ']:,} of "
+          f"{seg['cjk_positions']:,} positions")
     print(f"user dictionary: rjieba has no load_userdict; add_word of {seg['user_words']:,} words "
           f"{seg['add_word_seconds']:.2f} s ({seg['add_word_seconds'] / seg['user_words'] * 1e6:.1f} us/word)")
     subprocess.run([sys.executable, "-m", "electra_cli", "vocab", str(corpus), "--out", str(tmp / "zh-vocab"),

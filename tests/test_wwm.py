@@ -289,7 +289,15 @@ def test_exact_resume_with_whole_word_masking(zh, tmp_path):
 
 
 def test_chinese_shards_without_boundaries_are_refused_english_ones_use_wordpieces(zh, tiny_shards, tmp_path):
-    result = run_cli(*pretrain_args(zh / "plain", tmp_path / "zh", 2, "--set", "model.masking=whole-word"))
+    import shutil
+
+    old = tmp_path / "old"  # shards from before word boundaries: no `words` key in the manifest at all
+    shutil.copytree(zh / "plain", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["words"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert run_cli(*pretrain_args(old, tmp_path / "token", 2)).exit_code == 0  # they still load
+    result = run_cli(*pretrain_args(old, tmp_path / "zh", 2, "--set", "model.masking=whole-word"))
     assert result.exit_code == 2 and "Traceback" not in result.output
     message = " ".join(result.output.split())
     assert "re-shard with `electra-cli shard ... --segment rjieba`" in message and "Chinese characters" in message
