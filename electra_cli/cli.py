@@ -156,8 +156,8 @@ def shard(
     ] = "none",
     user_dict: Annotated[
         Optional[Path],
-        typer.Option(metavar="FILE", help="jieba user dictionary (`word [freq] [tag]` per line) of domain words "
-                     "for --segment rjieba."),
+        typer.Option(metavar="FILE", help="jieba user dictionary of domain words for --segment rjieba: a word per "
+                     "line, optionally followed by a frequency and a part-of-speech tag."),
     ] = None,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",

@@ -49,7 +49,8 @@ class ModelConfig:
     embedding_sharing: Literal["tied", "gdes", "none"] = "tied"  # gdes: DeBERTaV3 gradient-disentangled sharing
     disc_weight: float = DISC_WEIGHT  # weight of the discriminator loss
     mask_prob: float = MASK_PROB  # share of real tokens masked
-    masking: Literal["token", "whole-word"] = "token"  # whole-word: all tokens of a chosen word (## pieces; Chinese words from `shard --segment rjieba`)
+    # whole-word: every token of a chosen word (## pieces, or Chinese words from `shard --segment rjieba`)
+    masking: Literal["token", "whole-word"] = "token"
 
     def __post_init__(self) -> None:
         problems = []

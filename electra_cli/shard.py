@@ -29,7 +29,14 @@ from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_
 from electra_cli.console import bytes_progress, log
 from electra_cli.corpus import Corpus, CorpusOptions, Document
 from electra_cli.errors import DataError, UsageError
-from electra_cli.segment import WORDS_COLUMN, check_available, continuation_flags, describe, new_segmenter, read_user_dict
+from electra_cli.segment import (
+    WORDS_COLUMN,
+    check_available,
+    continuation_flags,
+    describe,
+    new_segmenter,
+    read_user_dict,
+)
 from electra_cli.sentences import split_sentences
 from electra_cli.vocab import CLS_ID, SEP_ID, load_tokenizer, load_vocab_manifest
 
