@@ -154,6 +154,16 @@ def shard(
         typer.Option("--split-sentences/--no-split-sentences",
                      help="Split lines into sentences before packing (for a paragraph or document per line)."),
     ] = True,
+    segment: Annotated[
+        str,
+        typer.Option(metavar="NAME", help="Word segmenter for Chinese text: 'rjieba' stores word boundaries for "
+                     "whole-word masking (model.masking = \"whole-word\"); 'none' (WordPiece text needs none)."),
+    ] = "none",
+    user_dict: Annotated[
+        Optional[Path],
+        typer.Option(metavar="FILE", help="jieba user dictionary of domain words for --segment rjieba: a word per "
+                     "line, optionally followed by a frequency and a part-of-speech tag."),
+    ] = None,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
@@ -172,6 +182,8 @@ def shard(
         seed=seed,
         rows_per_shard=rows_per_shard,
         split_sentences=split_sentences,
+        segment=segment,
+        user_dict=str(user_dict or ""),
         **({"workers": workers} if workers is not None else {}),
     )
     options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)

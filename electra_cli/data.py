@@ -18,16 +18,23 @@ import pyarrow as pa
 import torch
 
 from electra_cli.errors import DataError
+from electra_cli.segment import WORDS_COLUMN
 from electra_cli.shard import load_manifest
 from electra_cli.vocab import OUR_SPECIAL_IDS
 
 
 class ShardSet:
-    """All rows of one split, memory-mapped: row i is values[offsets[i]:offsets[i + 1]] of its shard."""
+    """All rows of one split, memory-mapped: row i is values[offsets[i]:offsets[i + 1]] of its shard.
 
-    def __init__(self, folder: Path, split: str, check_sizes: bool = True):
+    With `words`, the shards' word-boundary column (`shard --segment`) is read too and batches carry it as
+    `word_continues`; shards without the column load as before, and batches then carry none.
+    """
+
+    def __init__(self, folder: Path, split: str, check_sizes: bool = True, words: bool = False):
         self.folder = Path(folder)
         manifest = load_manifest(self.folder)
+        self.words = words and (manifest.get("words") or {}).get("column") == WORDS_COLUMN
+        self._flags: list[np.ndarray] = []
         self.max_seq_len = int(manifest["max_seq_len"])
         specials = manifest["vocab"].get("special_ids") or OUR_SPECIAL_IDS  # older manifests: our own vocab's ids
         self.pad_id, self.sep_id = int(specials["pad"]), int(specials["sep"])
@@ -41,7 +48,11 @@ class ShardSet:
                 raise DataError(f"{path}: missing or not the size the manifest records; run `electra-cli verify`")
             try:
                 source = pa.memory_map(str(path))
-                column = pa.ipc.open_stream(source).read_all().column("input_ids").combine_chunks()
+                table = pa.ipc.open_stream(source).read_all()
+                column = table.column("input_ids").combine_chunks()
+                if self.words:
+                    flags = table.column(WORDS_COLUMN).combine_chunks()
+                    self._flags.append(flags.values.to_numpy(zero_copy_only=True))
             except (pa.ArrowInvalid, KeyError, OSError) as err:
                 raise DataError(f"{path}: unreadable shard ({err})") from None
             if len(column) != shard["rows"]:
@@ -62,6 +73,13 @@ class ShardSet:
         offsets = self._offsets[shard]
         return self._values[shard][offsets[local] : offsets[local + 1]]
 
+    def row_flags(self, index: int) -> np.ndarray:
+        """Row `index`'s word-boundary flags (same offsets as its token ids)."""
+        shard = int(np.searchsorted(self._starts, index, side="right")) - 1
+        local = index - self._starts[shard]
+        offsets = self._offsets[shard]
+        return self._flags[shard][offsets[local] : offsets[local + 1]]
+
     def batch(self, indices: np.ndarray, seq_len: int) -> dict[str, torch.Tensor]:
         """Rows padded to `seq_len`: input_ids, attention_mask and token_type_ids (1 after the first [SEP])."""
         ids = np.full((len(indices), seq_len), self.pad_id, dtype=np.int64)
@@ -74,7 +92,14 @@ class ShardSet:
         is_sep = (input_ids == self.sep_id).long()
         after_first_sep = (is_sep.cumsum(dim=1) - is_sep) > 0  # (B, L): strictly after the first [SEP]
         token_type_ids = (after_first_sep & attention_mask.bool()).long()
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if self.words:
+            flags = np.zeros((len(indices), seq_len), dtype=np.bool_)  # (B, L), pads: 0
+            for i, index in enumerate(indices):
+                row = self.row_flags(int(index))
+                flags[i, : len(row)] = row
+            batch["word_continues"] = torch.from_numpy(flags)
+        return batch
 
 
 class TrainOrder:

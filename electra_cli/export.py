@@ -76,6 +76,7 @@ def model_card(role: str, cfg, state, health: dict, manifest: dict) -> str:
         "## Training",
         "",
         f"- objective: {cfg.model.objective}, embedding sharing: {cfg.model.embedding_sharing}",
+        f"- masking: {masking_line(cfg.model, manifest)}",
         f"- steps: {state.step:,} (skipped for non-finite loss: {state.skipped_steps})",
         f"- tokens seen: {state.tokens_seen:,}",
         f"- max_seq_len: {manifest['max_seq_len']}, vocab: {manifest['vocab']['size']} tokens "
@@ -111,6 +112,20 @@ def model_card(role: str, cfg, state, health: dict, manifest: dict) -> str:
             lines += ["- two-stage: the discriminator started from a masked LM's encoder, its replaced-token head fresh"]
     lines += ["", "## Recipe", "", "```toml", configlib.dumps(cfg).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def masking_line(model_cfg, manifest: dict) -> str:
+    """The masking mode and, for whole-word masking, where the words came from."""
+    if model_cfg.masking != "whole-word":
+        return f"{model_cfg.masking} (mask_prob {model_cfg.mask_prob})"
+    words = manifest.get("words") or {}
+    if words.get("segmenter"):
+        user = words.get("user_dict") or {}
+        source = (f"words from the segmenter {words['segmenter']} {words.get('version', '')} at shard time"
+                  + (f", user dictionary of {user['entries']} entries (sha256 {user['sha256'][:16]})" if user else ""))
+    else:
+        source = "words from the vocabulary's ## pieces"
+    return f"whole-word (mask_prob {model_cfg.mask_prob}; {source})"
 
 
 FINETUNE_HEADING = "## Fine-tuning results"

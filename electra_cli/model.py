@@ -3,7 +3,8 @@
 Masking happens here, on the device, fresh every step: round(mask_prob * n) real tokens per sequence (at most
 int((mask_prob + 0.005) * L), the reference's cap), 85% of them replaced by [MASK], 15% kept. The number of
 masked slots per sequence is static; sequences with fewer masked tokens carry invalid slots that the loss
-ignores, so every step has the same shapes and compiled graphs are reused.
+ignores, so every step has the same shapes and compiled graphs are reused. Whole-word masking (`masking =
+"whole-word"`) chooses words instead of tokens, with the same slots, split and labels (`whole_word_positions`).
 
 `forward` returns the loss terms and, apart, a `metrics` dict of detached tensors: nothing a caller keeps for
 logging holds on to the training graph.
@@ -48,6 +49,8 @@ class ModelConfig:
     embedding_sharing: Literal["tied", "gdes", "none"] = "tied"  # gdes: DeBERTaV3 gradient-disentangled sharing
     disc_weight: float = DISC_WEIGHT  # weight of the discriminator loss
     mask_prob: float = MASK_PROB  # share of real tokens masked
+    # whole-word: every token of a chosen word (## pieces, or Chinese words from `shard --segment rjieba`)
+    masking: Literal["token", "whole-word"] = "token"
 
     def __post_init__(self) -> None:
         problems = []
@@ -122,6 +125,53 @@ def mask_positions(
     return positions, valid
 
 
+WHOLE_WORD_PASSES = 4  # vectorized passes of BERT's skip rule; each pass goes at least to the next skipped word
+
+
+def whole_word_positions(
+    input_ids: torch.Tensor, continues: torch.Tensor, num_slots: int, mask_prob: float = MASK_PROB,
+    generator: torch.Generator | None = None, specials: dict[str, int] = OUR_SPECIAL_IDS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-word masking: words in random order, each taken whole while it fits in what is left of
+    round(mask_prob * n) (at least 1, at most num_slots); a word that would overflow the count is skipped and
+    later, shorter words still fill it (the rule of Google's BERT-wwm `create_pretraining_data.py`).
+
+    `continues` (B, L) is 1 where a token continues the previous token's word (a `##` piece, or a later character
+    of a segmented Chinese word); a token right after [CLS]/[SEP] always starts a word. The skip rule is
+    sequential; here it runs as WHOLE_WORD_PASSES vectorized passes (each takes, in the random order, the words
+    that fit until the next one that does not), which equals the sequential rule unless a row needs more passes:
+    then it stops a few tokens short of the count (never over it; tests/test_wwm.py measures how rarely).
+    A word longer than the count is never masked in that row. Returns positions (B, S) and valid (B, S) as
+    `mask_positions` does.
+    """
+    batch, seq_len = input_ids.shape
+    device = input_ids.device
+    real = (input_ids != specials["pad"]) & (input_ids != specials["cls"]) & (input_ids != specials["sep"])  # (B, L)
+    n_real = real.sum(dim=1)
+    n_mask = torch.round(n_real.float() * mask_prob).long().clamp(min=1, max=num_slots)
+    n_mask = torch.minimum(n_mask, n_real)  # (B,)
+    after_real = F.pad(real[:, :-1], (1, 0), value=False)
+    starts = real & ~(continues.bool() & after_real)  # (B, L): the first token of each word
+    word = torch.where(real, starts.long().cumsum(dim=1) - 1, seq_len)  # (B, L): word index; seq_len = no word
+    lengths = torch.zeros(batch, seq_len + 1, dtype=torch.long, device=device)
+    lengths.scatter_add_(1, word, real.long())  # (B, W): tokens per word, W = L + 1 (the last: no word)
+    order = torch.rand(lengths.shape, device=device, generator=generator).argsort(dim=1)  # (B, W) random order
+    sorted_len = lengths.gather(1, order)  # (B, W)
+    taken = torch.zeros_like(sorted_len, dtype=torch.bool)
+    for _ in range(WHOLE_WORD_PASSES):
+        deficit = (n_mask - (sorted_len * taken).sum(dim=1))[:, None]  # (B, 1)
+        candidate = ~taken & (sorted_len > 0) & (sorted_len <= deficit)
+        cumulative = (sorted_len * candidate).cumsum(dim=1)  # (B, W): non-decreasing, so the fits are a prefix
+        taken |= candidate & (cumulative <= deficit)
+    word_taken = torch.zeros_like(taken).scatter(1, order, taken)  # (B, W) back to word order
+    chosen = word_taken.gather(1, word) & real  # (B, L)
+    index = torch.arange(seq_len, device=device)
+    key = torch.where(chosen, index, index + seq_len)  # chosen positions first, in order
+    positions = key.topk(num_slots, dim=1, largest=False, sorted=True).indices  # (B, S)
+    valid = torch.arange(num_slots, device=device)[None, :] < chosen.sum(dim=1, keepdim=True)
+    return positions, valid
+
+
 def gumbel_sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample token ids from softmax(logits) with the Gumbel-max trick, in fp32, without gradient."""
     logits = logits.detach().float()
@@ -138,10 +188,13 @@ def binary_entropy(p: torch.Tensor) -> torch.Tensor:
 class Electra(nn.Module):
     """Generator (masked LM) and discriminator (replaced-token detection) trained jointly."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, specials: dict[str, int] | None = None):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, specials: dict[str, int] | None = None,
+                 word_pieces: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
         self.specials = dict(specials or OUR_SPECIAL_IDS)
+        # (V,) bool, True for `##` pieces: whole-word boundaries of WordPiece text; on the device, not saved
+        self.register_buffer("word_pieces", word_pieces, persistent=False)
         disc_config, gen_config = hf_configs(cfg, vocab_size, self.specials["pad"])
         self.generator = ElectraForMaskedLM(gen_config)
         self.discriminator = ElectraForPreTraining(disc_config) if cfg.objective == "electra" else None
@@ -161,11 +214,22 @@ class Electra(nn.Module):
             return self.generator.electra.embeddings.word_embeddings.weight.detach() + self.gdes_delta
         return self.discriminator.electra.embeddings.word_embeddings.weight
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> dict:
-        """One training (or evaluation) forward pass: mask, generate, sample, discriminate. (B, L) inputs."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
+                word_continues: torch.Tensor | None = None) -> dict:
+        """One training (or evaluation) forward pass: mask, generate, sample, discriminate. (B, L) inputs;
+        `word_continues` (B, L): the shards' word boundaries (whole-word masking of segmented text)."""
         seq_len = input_ids.shape[1]
         slots = masked_slots(seq_len, self.cfg.mask_prob)
-        positions, valid = mask_positions(input_ids, slots, self.cfg.mask_prob, specials=self.specials)
+        if self.cfg.masking == "whole-word":
+            if word_continues is None:
+                if self.word_pieces is None:
+                    raise UsageError("whole-word masking needs word boundaries: the shards' word_continues column "
+                                     "or the vocabulary's ## pieces (Electra(..., word_pieces=...))")
+                word_continues = self.word_pieces[input_ids]
+            positions, valid = whole_word_positions(input_ids, word_continues, slots, self.cfg.mask_prob,
+                                                    specials=self.specials)
+        else:
+            positions, valid = mask_positions(input_ids, slots, self.cfg.mask_prob, specials=self.specials)
         originals = input_ids.gather(1, positions)  # (B, S)
         show_mask = valid & (torch.rand(valid.shape, device=valid.device) < MASK_TOKEN_PROB)
         masked_ids = input_ids.scatter(1, positions, torch.where(show_mask, self.specials["mask"], originals))

@@ -52,6 +52,7 @@ from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shard import load_manifest, recorded_vocab_dir
 from electra_cli.trackers import Trackers, open_trackers, parse_report_to
 from electra_cli.vocab import load_vocab_manifest
+from electra_cli.words import whole_word_setup
 
 PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: not off the plateau
 ABOVE_PLATEAU_RATIO = 1.1  # above this the discriminator has not even learned the base rate yet: still learning
@@ -186,7 +187,8 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         verify_shards(shards)
 
     set_seed(cfg.train.seed)  # the same initial weights on every rank
-    model = Electra(cfg.model, vocab["vocab_size"], vocab["special_ids"])
+    word_pieces, word_column = whole_word_setup(cfg.model, manifest, shards, vocab_dir)  # whole-word masking only
+    model = Electra(cfg.model, vocab["vocab_size"], vocab["special_ids"], word_pieces)
     if sources:
         load_sources(model, sources)
     optimizer = torch.optim.AdamW(
@@ -219,11 +221,11 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     forward = maybe_compile(prepared, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
     standalone = {name: vocab_dir / name for name in TOKENIZER_FILES}
     standalone[SHARDS_MANIFEST_COPY] = shards / SHARDS_MANIFEST
-    train_set = ShardSet(shards, "train")
+    train_set = ShardSet(shards, "train", words=word_column)
     return Run(
         cfg=cfg, accelerator=accelerator, model=prepared, raw_model=accelerator.unwrap_model(prepared),
         forward=forward, optimizer=optimizer, scheduler=scheduler, scaler=scaler, state=state,
-        train_set=train_set, val_set=ShardSet(shards, "validation"),
+        train_set=train_set, val_set=ShardSet(shards, "validation", words=word_column),
         order=TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world),
         seq_len=seq_len, micro=micro, accumulation=accumulation, out=out, vocab_dir=vocab_dir,
         manifest=manifest, config_toml=config_toml, standalone_files=standalone, report_to=trackers,

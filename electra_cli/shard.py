@@ -29,6 +29,14 @@ from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_
 from electra_cli.console import bytes_progress, log
 from electra_cli.corpus import Corpus, CorpusOptions, Document
 from electra_cli.errors import DataError, UsageError
+from electra_cli.segment import (
+    WORDS_COLUMN,
+    check_available,
+    continuation_flags,
+    describe,
+    new_segmenter,
+    read_user_dict,
+)
 from electra_cli.sentences import split_sentences
 from electra_cli.vocab import CLS_ID, SEP_ID, load_tokenizer, load_vocab_manifest
 
@@ -53,6 +61,8 @@ class ShardSettings:
     rows_per_shard: int = 100_000  # examples per Arrow file
     split_sentences: bool = True  # split lines into sentences first (paragraph-per-line corpora; see sentences.py)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # tokenizing processes
+    segment: str = "none"  # "rjieba": store Chinese word boundaries (column word_continues) for whole-word masking
+    user_dict: str = ""  # jieba-format user dictionary (`word [freq] [tag]` per line) for the segmenter
 
     def __post_init__(self) -> None:
         problems = []
@@ -64,8 +74,11 @@ class ShardSettings:
             problems.append(f"--rows-per-shard must be >= 1, got {self.rows_per_shard}")
         if self.workers < 1:
             problems.append(f"--workers must be >= 1, got {self.workers}")
+        if self.user_dict and self.segment == "none":
+            problems.append("--user-dict needs a segmenter: add --segment rjieba")
         if problems:
             raise UsageError("; ".join(problems))
+        check_available(self.segment)
 
 
 # ---- example building (runs in the workers) ------------------------------------------------------------
@@ -142,38 +155,56 @@ def _make_example(
 
 _worker_tokenizer = None
 _worker_specials = (CLS_ID, SEP_ID)  # the vocabulary's [CLS] and [SEP] ids, found by name
+_worker_segmenter = None  # an rjieba segmenter when the shards store word boundaries
 
 
-def _init_worker(tokenizer_json: str, specials: tuple[int, int]) -> None:
-    global _worker_tokenizer, _worker_specials
+def _init_worker(tokenizer_json: str, specials: tuple[int, int], user_entries: list | None = None) -> None:
+    global _worker_tokenizer, _worker_specials, _worker_segmenter
     from tokenizers import Tokenizer
 
     _worker_tokenizer = Tokenizer.from_str(tokenizer_json)
     _worker_specials = specials
+    _worker_segmenter = new_segmenter(user_entries) if user_entries is not None else None
     # Raw text is text: a literal "[SEP]" or "[PAD]" in the corpus must never become a special id (it would shift
     # the segment ids or hide tokens from attention); it is split like any other text, "[", "sep", "]".
     _worker_tokenizer.encode_special_tokens = True
 
 
-def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, np.ndarray, np.ndarray, Counter]:
-    """Tokenize and pack one chunk of documents: (split, flat token ids, row offsets, counts)."""
+def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.ndarray | None]:
+    """Tokenize and pack one chunk of documents: (split, flat token ids, row offsets, counts, flat word flags).
+
+    With a segmenter each token travels through packing as `id << 1 | continues_word`, so the word flags follow
+    their tokens through cutting, A/B splitting and truncation, and the packing randomness (hence input_ids) is
+    the same as without a segmenter.
+    """
     split, index, docs, max_seq_len, seed, by_sentence = task
     if by_sentence:
         docs = [[sentence for line in doc for sentence in split_sentences(line)] for doc in docs]
     lines = [line for doc in docs for line in doc]
     encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)
+    cls_id, sep_id = _worker_specials
+    if _worker_segmenter is not None:
+        flags = continuation_flags(_worker_segmenter, lines, encodings)  # (T,) all tokens of the chunk
+        flat = ((np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=len(flags)) << 1) | flags)
+        ends = np.cumsum([len(e.ids) for e in encodings])
+        tokens = [flat[a:b].tolist() for a, b in zip(itertools.chain([0], ends), ends)]
+        cls_id, sep_id = cls_id << 1, sep_id << 1
+    else:
+        tokens = [e.ids for e in encodings]
     rng = random.Random(f"{seed}/{split}/{index}")
     counts: Counter = Counter()
     rows: list[list[int]] = []
     position = 0
     for doc in docs:
-        sentences = [encodings[position + j].ids for j in range(len(doc))]
+        sentences = tokens[position : position + len(doc)]
         position += len(doc)
-        rows.extend(pack_document(sentences, max_seq_len, rng, counts, *_worker_specials))
+        rows.extend(pack_document(sentences, max_seq_len, rng, counts, cls_id, sep_id))
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
     values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.uint32, count=int(offsets[-1]))
-    return split, values, offsets, counts
+    if _worker_segmenter is None:
+        return split, values, offsets, counts, None
+    return split, values >> 1, offsets, counts, (values & 1).astype(np.uint8)
 
 
 # ---- writing -------------------------------------------------------------------------------------------
@@ -182,23 +213,28 @@ def build_chunk(task: tuple[str, int, list[Document], int, int]) -> tuple[str, n
 class ShardWriter:
     """Appends rows to `{split}-00000.arrow`, `{split}-00001.arrow`, ... rolling over every `rows_per_shard`."""
 
-    def __init__(self, folder: Path, split: str, dtype: pa.DataType, rows_per_shard: int):
+    def __init__(self, folder: Path, split: str, dtype: pa.DataType, rows_per_shard: int, words: bool = False):
         self.folder, self.split, self.rows_per_shard = folder, split, rows_per_shard
-        self.schema = pa.schema([pa.field("input_ids", pa.list_(dtype))])
+        fields = [pa.field("input_ids", pa.list_(dtype))]
+        if words:  # one flag per token, same offsets as input_ids
+            fields.append(pa.field(WORDS_COLUMN, pa.list_(pa.uint8())))
+        self.schema = pa.schema(fields)
         self.numpy_dtype = np.uint16 if dtype == pa.uint16() else np.uint32
         self.shards: list[dict] = []
         self._sink = self._writer = None
         self._rows_in_shard = self._tokens_in_shard = 0
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self._pending_rows = 0
 
-    def write(self, values: np.ndarray, offsets: np.ndarray) -> None:
+    def write(self, values: np.ndarray, offsets: np.ndarray, flags: np.ndarray | None = None) -> None:
         start = 0
         rows = len(offsets) - 1
         while start < rows:
             room = self.rows_per_shard - self._rows_in_shard - self._pending_rows
             end = min(rows, start + room)
-            self._pending.append((values[offsets[start] : offsets[end]], offsets[start : end + 1] - offsets[start]))
+            span = slice(offsets[start], offsets[end])
+            self._pending.append((values[span], offsets[start : end + 1] - offsets[start],
+                                  None if flags is None else flags[span]))
             self._pending_rows += end - start
             if self._pending_rows >= BATCH_ROWS or self._rows_in_shard + self._pending_rows == self.rows_per_shard:
                 self._flush()
@@ -214,17 +250,20 @@ class ShardWriter:
     def _flush(self) -> None:
         if not self._pending_rows:
             return
-        values = np.concatenate([v for v, _ in self._pending]).astype(self.numpy_dtype, copy=False)
-        lengths = np.concatenate([np.diff(o) for _, o in self._pending])
+        values = np.concatenate([v for v, _, _ in self._pending]).astype(self.numpy_dtype, copy=False)
+        lengths = np.concatenate([np.diff(o) for _, o, _ in self._pending])
         offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        array = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        arrays = [pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))]
+        if len(self.schema) > 1:
+            flags = np.concatenate([f for _, _, f in self._pending])
+            arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flags, type=pa.uint8())))
         if self._writer is None:
             name = f"{self.split}-{len(self.shards):05d}.arrow"
             self._sink = pa.OSFile(str(self.folder / name), "wb")
             self._writer = pa.ipc.new_stream(self._sink, self.schema)
             self.shards.append({"file": name})
-        self._writer.write_batch(pa.record_batch([array], schema=self.schema))
+        self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
         self._rows_in_shard += len(lengths)
         self._tokens_in_shard += int(offsets[-1])
         self._pending, self._pending_rows = [], 0
@@ -311,11 +350,15 @@ def shard_corpus(
     dtype = pa.uint16() if vocab["vocab_size"] - 1 <= 65535 else pa.uint32()
     tokenizer_json = load_tokenizer(vocab_dir).to_str()  # built, never run, in this process: safe to fork
     specials = (vocab["special_ids"]["cls"], vocab["special_ids"]["sep"])
+    words = describe(settings.segment, Path(settings.user_dict) if settings.user_dict else None)
+    user_entries = None
+    if words is not None:
+        user_entries = read_user_dict(Path(settings.user_dict)) if settings.user_dict else []
     started = time.time()
     counts: Counter = Counter()
 
     with atomic_dir(out) as tmp, bytes_progress("shard") as progress:
-        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard) for s in SPLITS}
+        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard, words is not None) for s in SPLITS}
         task = progress.add_task("tokenizing + packing", total=corpus.total_bytes, status="")
 
         def on_bytes(n: int) -> None:
@@ -324,17 +367,17 @@ def shard_corpus(
             progress.update(task, advance=n, status=status)
 
         def collect(result) -> None:
-            split, values, offsets, chunk_counts = result
-            writers[split].write(values, offsets)
+            split, values, offsets, chunk_counts, flags = result
+            writers[split].write(values, offsets, flags)
             counts.update(chunk_counts)
 
         tasks = chunk_tasks(corpus, settings, on_bytes)
         if settings.workers == 1:
-            _init_worker(tokenizer_json, specials)
+            _init_worker(tokenizer_json, specials, user_entries)
             for t in tasks:
                 collect(build_chunk(t))
         else:
-            _run_pool(tasks, (tokenizer_json, specials), settings.workers, collect)
+            _run_pool(tasks, (tokenizer_json, specials, user_entries), settings.workers, collect)
         corpus.report("shard: corpus read")
         splits = {}
         for split, writer in writers.items():
@@ -354,6 +397,7 @@ def shard_corpus(
             "dtype": str(dtype),
             "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB,
                         "split_sentences": settings.split_sentences, "special_token_strings": "split as text"},
+            "words": words,
             "splits": splits,
             "examples": dict(sorted(counts.items())),
             "inputs": corpus.describe_inputs(),
