@@ -307,6 +307,7 @@ def finetune(
     lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256)", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
     batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N[,N...]", show_default=FROM_RECIPE, help="Batch size; a comma list is a search.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
+    report_to: ReportTo = None,
     strict: Annotated[bool, typer.Option("--strict", help="Question answering: stop at a bad answer_start (exit 3) instead of skipping the question.")] = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -343,7 +344,7 @@ def finetune(
     elif train is None or validation is None:
         raise UsageError("give --train and --validation files, or --task glue-<name> with --data-dir")
     run_finetune(cfg, model, train, validation, out, test_file=test, header=header, overwrite=overwrite,
-                 task_name=task or "")
+                 task_name=task or "", report_to=report_to)
 
 
 @app.command(cls=Command)

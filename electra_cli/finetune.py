@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,6 +32,7 @@ from electra_cli.export import exported_discriminator
 from electra_cli.precision import resolve_precision
 from electra_cli.schedule import Shape, UncorrectedAdamW, lr_lambda
 from electra_cli.tables import read_records, require_field
+from electra_cli.trackers import open_trackers, parse_report_to
 
 TaskType = Literal["classification", "regression", "token-classification", "question-answering"]
 METRICS_FILE = "metrics.json"
@@ -420,11 +421,14 @@ def finetune(
     overwrite: bool = False,
     task_name: str = "",
     on_validation: ValidationHook | None = None,
+    report_to: Iterable[str] | str | None = None,
 ) -> dict:
     """Fine-tune `model_dir` for every setting of the search x every seed; the setting with the best validation
-    median wins and its median (or best) seed's model is kept in `out`; returns the metrics."""
+    median wins and its median (or best) seed's model is kept in `out`; returns the metrics. `report_to`: trackers
+    (tensorboard, wandb) that also get every validation point, under OUT/tensorboard/."""
     from transformers import AutoConfig, AutoTokenizer
 
+    parse_report_to(report_to)  # a missing tracker package stops the run before any work
     model_dir, out = Path(model_dir), Path(out)
     if not (model_dir / "config.json").is_file():
         final = exported_discriminator(model_dir)
@@ -434,7 +438,8 @@ def finetune(
         from electra_cli.qa import finetune_qa
 
         cfg.task_type = "question-answering"
-        return finetune_qa(cfg, model_dir, train_file, validation_file, out, test_file, overwrite, task_name)
+        return finetune_qa(cfg, model_dir, train_file, validation_file, out, test_file, overwrite, task_name,
+                           report_to=report_to)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train = load_examples(train_file, cfg, tokenizer, None, header, double_unordered=bool(cfg.double_unordered))
@@ -453,7 +458,8 @@ def finetune(
     )
     started = time.time()
     runs, summaries, best = [], [], None
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp, open_trackers(report_to, tmp, out.name, asdict(cfg), final_dir=out) as trackers:
+        hook = validation_to_trackers(trackers, settings, on_validation)
         store = tmp / ".runs"
         for setting in settings:
             own = []
@@ -462,7 +468,7 @@ def finetune(
                     result = train_one_seed(setting.cfg, model_dir, tokenizer, train, validation, id2label, label2id,
                                             setting.lr, setting.decay, metric_set, seed,
                                             store / f"setting-{setting.index}" / f"seed-{seed}", setting=setting,
-                                            settings=len(settings), on_validation=on_validation)
+                                            settings=len(settings), on_validation=hook)
                 own.append(result | {"setting": setting.index})
                 console.print(f"{setting.label()}, seed {seed}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in result["validation"].items()) + f" (epoch {result['epoch']:g}); "
@@ -524,6 +530,28 @@ def is_question_answering(cfg: FinetuneConfig, train_file: Path | None) -> bool:
     from electra_cli.qa_data import looks_like_qa
 
     return cfg.task_type == "question-answering" or (cfg.task_type == "classification" and looks_like_qa(train_file, cfg))
+
+
+def validation_to_trackers(trackers, settings: list, then: ValidationHook | None) -> ValidationHook | None:
+    """The validation hook that also sends each point to the trackers as `[<setting>/]seed-<n>/validation/<metric>`,
+    on one step axis that keeps counting across settings and seeds (W&B drops a step that goes back)."""
+    if not trackers:
+        return then
+    searched = [name for name in SEARCHABLE if len({repr(s.values()[name]) for s in settings}) > 1]
+    position = {"run": None, "offset": 0, "step": 0}
+
+    def hook(seed: int, setting: dict, epoch: float, step: int, scores: dict) -> None:
+        run = (tuple(sorted(setting.items())), seed)
+        if run != position["run"]:  # a new setting x seed continues the axis where the last one ended
+            position.update(run=run, offset=position["offset"] + position["step"])
+        position["step"] = step
+        name = ",".join(f"{field}={search.number(setting[field])}" for field in searched)
+        prefix = f"{name}/seed-{seed}" if name else f"seed-{seed}"
+        trackers.log({prefix: {"validation": scores | {"epoch": epoch}}}, step=position["offset"] + step)
+        if then is not None:
+            then(seed, setting, epoch, step, scores)
+
+    return hook
 
 
 def describe_search(cfg: FinetuneConfig, settings: list) -> str:

@@ -27,6 +27,7 @@ from electra_cli.precision import resolve_precision
 from electra_cli import qa_metrics
 from electra_cli.qa_data import Features, QAData, build_features, detect_language, read_qa_file
 from electra_cli.qa_decode import Answer, apply_threshold, decode
+from electra_cli.trackers import open_trackers
 
 QA_CONFIG_FILE = "qa_config.json"
 METRICS_FILE = "metrics.json"
@@ -82,7 +83,8 @@ class QAInputs:
 
 
 def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, out: Path,
-                test_file: Path | None = None, overwrite: bool = False, task_name: str = "") -> dict:
+                test_file: Path | None = None, overwrite: bool = False, task_name: str = "",
+                report_to=None) -> dict:
     """Fine-tune `model_dir` for extractive QA once per seed; keep the median (or best) seed's model in `out`."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -110,11 +112,12 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
         soft_wrap=True, highlight=False,
     )
     runs = []
-    with atomic_dir(out) as tmp:
-        for seed in cfg.seeds:
+    with atomic_dir(out) as tmp, open_trackers(report_to, tmp, out.name, asdict(cfg), final_dir=out) as trackers:
+        for number, seed in enumerate(cfg.seeds, 1):
             with quiet_transformers():
                 result = train_qa_seed(cfg, model_dir, tokenizer, inputs, lr, decay, seed, tmp / ".seeds" / f"seed-{seed}")
             runs.append(result)
+            trackers.log({f"seed-{seed}": {"validation": result["validation"]}}, step=number)  # one point per seed
             console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in result["validation"].items()
                                                        if not k.endswith("total")))
         scores = [r["validation"]["f1"] for r in runs]

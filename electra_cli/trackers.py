@@ -96,14 +96,16 @@ class Trackers:
 
 
 def open_trackers(report_to: Iterable[str] | str | None, run_dir: Path, run_name: str, config: dict,
-                  resume_step: int | None = None, main_process: bool | None = None) -> Trackers:
+                  resume_step: int | None = None, main_process: bool | None = None,
+                  final_dir: Path | None = None) -> Trackers:
     """Start the trackers named in `report_to` for the run in `run_dir`, with `config` as hyperparameters.
 
     Only the main process logs: `main_process` says whether this is it (None: ask Accelerate's PartialState);
     elsewhere the trackers returned do nothing. `resume_step`: the step the run continues from; TensorBoard then
     hides what an earlier attempt logged after it (purge_step) and W&B continues the run it started (its id is
     kept in RUN/wandb-run-id). A tracker that fails to start is reported and left out; a missing package is a
-    UsageError. Use as `with open_trackers(...) as trackers:` or call `close()`.
+    UsageError. `final_dir`: the folder `run_dir` is renamed to when done (fine-tuning writes a temporary folder),
+    for the messages. Use as `with open_trackers(...) as trackers:` or call `close()`.
     """
     names = parse_report_to(report_to)
     if names and main_process is None:
@@ -125,6 +127,8 @@ def open_trackers(report_to: Iterable[str] | str | None, run_dir: Path, run_name
             continue
         started[name] = tracker
     trackers = Trackers(started)
+    if "tensorboard" in started:  # final_dir: where the folder ends up when run_dir is a temporary name
+        log.info("TensorBoard: tensorboard --logdir %s", Path(final_dir or run_dir) / TENSORBOARD_DIR)
     trackers._each("store_init_configuration", hparams)
     return trackers
 
@@ -137,7 +141,6 @@ def _start_tensorboard(run_dir: Path, run_name: str, resume_step: int | None):
     kwargs = {"purge_step": resume_step + 1} if resume_step else {}
     tracker = TensorBoardTracker(TENSORBOARD_DIR, run_dir, **kwargs)  # writes run_dir/tensorboard/
     tracker.start()
-    log.info("TensorBoard: tensorboard --logdir %s", run_dir / TENSORBOARD_DIR)
     return tracker
 
 

@@ -318,8 +318,14 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     assert not qa_defaults_apply(None, None, train, "electra-small")
     assert not qa_defaults_apply(None, "classification", train, None)
     result = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--out",
-                     tmp_path / "ft", "--set", "max_query_len=12", "--set", "epochs=0.5", "--batch-size", "4")
+                     tmp_path / "ft", "--set", "max_query_len=12", "--set", "epochs=0.5", "--batch-size", "4",
+                     "--report-to", "tensorboard")
     assert result.exit_code == 0, result.output
+    from tests.test_trackers import read_scalars  # each seed's validation figures also went to TensorBoard
+
+    scalars = read_scalars(tmp_path / "ft" / "tensorboard")
+    f1 = json.loads((tmp_path / "ft" / "metrics.json").read_text())["seeds"][0]["f1"]
+    assert scalars["seed-1/validation/f1"] == [(1, pytest.approx(f1))]
     config = json.loads((tmp_path / "ft" / "metrics.json").read_text())["config"]
     assert config["epochs"] == 0.5 and config["task_type"] == "question-answering"
     # 384 asked for, capped at the tiny model's 128 positions with a warning

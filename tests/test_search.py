@@ -228,3 +228,25 @@ def test_balanced_class_weights_raise_the_minority_class_recall(tiny_pretrained,
         recall[weights] = sum(p["label"] == "place" for p in places) / len(places)
         assert read_metrics(out)["config"]["class_weights"] == weights
     assert recall["balanced"] > recall["none"] + 0.1, recall
+
+
+def test_report_to_tensorboard_gets_every_validation_point_of_the_search(tiny_pretrained, family, tmp_path):
+    """`finetune --report-to tensorboard`: each setting x seed's validation curve, as metrics.json has it, under
+    OUT/tensorboard/ on one step axis that keeps counting across runs (W&B drops steps that go back)."""
+    from tests.test_trackers import read_scalars
+
+    train, val, _ = family
+    out = tmp_path / "ft"
+    result = run_cli("finetune", "--model", disc(tiny_pretrained), "--train", train, "--validation", val,
+                     "--out", out, "--lr", "1e-5,1e-3", "--epochs", "2", "--seeds", "1,2", "--batch-size", "32",
+                     "--report-to", "tensorboard")
+    assert result.exit_code == 0, result.output
+    runs = read_metrics(out)["runs"]
+    scalars = read_scalars(out / "tensorboard")
+    steps = []
+    for run in runs:
+        tag = f"lr={'1e-5' if run['setting'] == 0 else '1e-3'}/seed-{run['seed']}/validation/accuracy"
+        assert [v for _, v in scalars[tag]] == pytest.approx([point["accuracy"] for point in run["curve"]])
+        steps += [s for s, _ in scalars[tag]]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps) == sum(len(r["curve"]) for r in runs)
+    assert f"tensorboard --logdir {out / 'tensorboard'}" in " ".join(result.output.split())  # not the temporary name
