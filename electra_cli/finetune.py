@@ -291,18 +291,25 @@ def encode_labels(examples: Examples, cfg: FinetuneConfig, label2id: dict | None
     return [label2id[label] for label in examples.labels]
 
 
-def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad_id: int, cfg: FinetuneConfig) -> dict:
-    """A padded batch (dynamic padding to the longest in the batch)."""
-    width = max(len(examples.input_ids[i]) for i in indices)
-    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+def padded_inputs(input_ids: Sequence, token_type_ids: Sequence, indices: Sequence[int], pad_id: int) -> dict:
+    """input_ids, token_type_ids and attention_mask of the rows `indices` (lists or arrays), padded to the longest
+    of them (dynamic padding: a batch of short rows stays short)."""
+    width = max(len(input_ids[i]) for i in indices)
+    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)  # (B, T)
     types = torch.zeros((len(indices), width), dtype=torch.long)
     mask = torch.zeros((len(indices), width), dtype=torch.long)
     for row, i in enumerate(indices):
-        n = len(examples.input_ids[i])
-        ids[row, :n] = torch.tensor(examples.input_ids[i])
-        types[row, :n] = torch.tensor(examples.token_type_ids[i])
+        n = len(input_ids[i])
+        ids[row, :n] = torch.as_tensor(input_ids[i])
+        types[row, :n] = torch.as_tensor(token_type_ids[i])
         mask[row, :n] = 1
-    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad_id: int, cfg: FinetuneConfig) -> dict:
+    """A padded batch of examples, with their labels when given."""
+    batch = padded_inputs(examples.input_ids, examples.token_type_ids, indices, pad_id)
+    width = batch["input_ids"].shape[1]
     if labels is not None:
         if cfg.task_type == "token-classification":
             lab = torch.full((len(indices), width), -100, dtype=torch.long)

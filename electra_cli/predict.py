@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -119,28 +120,38 @@ def _head(index: int, location: str, record: dict, id_field: str, keep_fields: b
     return {"id": row_id, **(kept if keep_fields else {})}
 
 
+def in_batches(input_file: Path, batch_size: int, id_field: str, keep_fields: bool, read) -> Iterator[tuple[list, list]]:
+    """(heads, inputs) of `batch_size` rows at a time: each row's output head and what `read(location, record)`
+    takes from it, so a bad row stops the run before its batch is written."""
+    heads, inputs = [], []
+    for index, (location, record) in enumerate(read_records(input_file)):
+        heads.append(_head(index, location, record, id_field, keep_fields))
+        inputs.append(read(location, record))
+        if len(inputs) == batch_size:
+            yield heads, inputs
+            heads, inputs = [], []
+    if inputs:
+        yield heads, inputs
+
+
 def write_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, text_pair_field: str,
                       id_field: str, keep_fields: bool, batch_size: int, max_seq_len: int) -> int:
     """Stream `input_file` through the model in batches, one JSON line per row into `sink`; returns the count."""
     regression = model.config.problem_type == "regression" or model.config.num_labels == 1
-    rows = 0
-    heads, texts, pairs = [], [], []
-    for index, (location, record) in enumerate(read_records(input_file)):
-        heads.append(_head(index, location, record, id_field, keep_fields))
-        texts.append(str(require_field(record, text_field, location)))
-        if text_pair_field:
-            pairs.append(str(require_field(record, text_pair_field, location)))
-        if len(texts) == batch_size:
-            rows += _write_batch(sink, model, tokenizer, heads, texts, pairs, regression, device, max_seq_len)
-            heads, texts, pairs = [], [], []
-    if texts:
-        rows += _write_batch(sink, model, tokenizer, heads, texts, pairs, regression, device, max_seq_len)
-    return rows
+
+    def read(location, record):
+        pair = str(require_field(record, text_pair_field, location)) if text_pair_field else None
+        return str(require_field(record, text_field, location)), pair
+
+    return sum(_write_batch(sink, model, tokenizer, heads, rows, regression, device, max_seq_len)
+               for heads, rows in in_batches(input_file, batch_size, id_field, keep_fields, read))
 
 
 @torch.no_grad()
-def _write_batch(sink, model, tokenizer, heads, texts, pairs, regression, device, max_seq_len) -> int:
-    encoded = tokenizer(texts, pairs or None, truncation=True, max_length=max_seq_len, padding=True, return_tensors="pt")
+def _write_batch(sink, model, tokenizer, heads, rows, regression, device, max_seq_len) -> int:
+    texts = [text for text, _ in rows]
+    pairs = [pair for _, pair in rows] if rows[0][1] is not None else None
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_seq_len, padding=True, return_tensors="pt")
     logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits.float().cpu()
     for head, row in zip(heads, logits):
         if regression:
@@ -158,19 +169,13 @@ def write_token_predictions(sink, model, tokenizer, input_file: Path, device, te
     """One tag per word: a row's `text_field` is a list of words or a string split at whitespace (a row without
     the default "text" field but with "tokens", as finetune's JSONL, reads that). A word's tag is its first word
     piece's, as finetune trains; words cut off by max_seq_len get tag null."""
-    rows = 0
-    heads, words = [], []
-    for index, (location, record) in enumerate(read_records(input_file)):
-        heads.append(_head(index, location, record, id_field, keep_fields))
+    def read(location, record):
         field = "tokens" if text_field == "text" and "text" not in record and "tokens" in record else text_field
         value = require_field(record, field, location)
-        words.append([str(w) for w in value] if isinstance(value, list) else str(value).split())
-        if len(words) == batch_size:
-            rows += _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
-            heads, words = [], []
-    if words:
-        rows += _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
-    return rows
+        return [str(w) for w in value] if isinstance(value, list) else str(value).split()
+
+    return sum(_write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
+               for heads, words in in_batches(input_file, batch_size, id_field, keep_fields, read))
 
 
 @torch.no_grad()
@@ -197,18 +202,13 @@ def write_answers(sink, model, tokenizer, input_file: Path, device, question_fie
     from electra_cli.qa_data import QAExample
 
     settings = qa_settings(model_dir)
-    rows = 0
-    heads, examples = [], []
-    for index, (location, record) in enumerate(read_records(input_file)):
-        heads.append(_head(index, location, record, id_field, keep_fields))
-        examples.append(QAExample(str(index), str(require_field(record, question_field, location)),
-                                  str(require_field(record, context_field, location)), [], [], location))
-        if len(examples) == batch_size:
-            rows += _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
-            heads, examples = [], []
-    if examples:
-        rows += _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
-    return rows
+
+    def read(location, record):
+        return QAExample(location, str(require_field(record, question_field, location)),
+                         str(require_field(record, context_field, location)), [], [], location)
+
+    return sum(_write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
+               for heads, examples in in_batches(input_file, batch_size, id_field, keep_fields, read))
 
 
 def qa_settings(model_dir: Path) -> dict:

@@ -252,17 +252,10 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
 
 
 def collate(features: Features, indices, pad_id: int, labels: bool = False) -> dict:
-    """A padded batch of windows (padded to the longest in the batch)."""
-    width = max(len(features.input_ids[i]) for i in indices)
-    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)  # (B, T)
-    types = torch.zeros((len(indices), width), dtype=torch.long)
-    mask = torch.zeros((len(indices), width), dtype=torch.long)
-    for row, i in enumerate(indices):
-        n = len(features.input_ids[i])
-        ids[row, :n] = torch.from_numpy(features.input_ids[i])
-        types[row, :n] = torch.from_numpy(features.token_type_ids[i])
-        mask[row, :n] = 1
-    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+    """A padded batch of windows (padded to the longest in the batch), with answer positions for training."""
+    from electra_cli.finetune import padded_inputs
+
+    batch = padded_inputs(features.input_ids, features.token_type_ids, indices, pad_id)
     if labels:
         batch["start_positions"] = torch.tensor([features.start_positions[i] for i in indices])
         batch["end_positions"] = torch.tensor([features.end_positions[i] for i in indices])
