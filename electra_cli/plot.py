@@ -48,6 +48,8 @@ FIGURES = (
     Figure("tokens_per_s", "throughput (tokens/s)", "tokens_per_s"),
 )
 
+FINETUNE_FIGURE = Figure("finetune", "fine-tuning: validation after each epoch, per setting and seed", "")
+
 
 @dataclass
 class RunData:
@@ -160,14 +162,31 @@ def finetune_row(metrics_json: Path) -> dict | None:
         metric = data["metric"]
         row = {"task": str(data.get("task", metrics_json.parent.name)), "metric": f"{metric} (median)",
                "score": _num(data["median"]), "random_init": "", "seeds": str(len(data.get("seeds", [])) or ""),
-               "source": str(metrics_json.parent), "model": str(data.get("model", ""))}
-    except (OSError, ValueError, KeyError, TypeError) as err:
+               "source": str(metrics_json.parent), "model": str(data.get("model", "")),
+               "curves": validation_curves(data)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         log.warning("%s: cannot read fine-tuning results (%s); left out", metrics_json, err)
         return None
     test = data.get("test")
     if isinstance(test, dict) and isinstance(test.get(metric), (int, float)):
         row["score"] += f" (test {test[metric]:.4f})"
     return row
+
+
+def validation_curves(data: dict) -> list[dict]:
+    """Each setting x seed's validation curve in a fine-tuned folder's metrics.json (epoch, headline metric),
+    with its setting's label and whether that setting was chosen; [] for files without curves (older versions,
+    question answering). A malformed entry raises, and finetune_row leaves the folder out with a warning."""
+    labels = {i: s.get("label", f"setting {i + 1}") for i, s in enumerate(data.get("settings") or [])}
+    curves = []
+    for run in data.get("runs") or []:
+        points = [(p["epoch"], p[data["metric"]]) for p in run.get("curve") or []
+                  if _finite(p.get("epoch")) and _finite(p.get(data["metric"]))]
+        if points:
+            setting = run.get("setting", 0)
+            curves.append({"setting": labels.get(setting, ""), "seed": run.get("seed"), "points": points,
+                           "chosen": setting == data.get("chosen_setting")})
+    return curves
 
 
 def plot_runs(runs: list[Path], out: Path, finetune: list[Path] | None = None, overwrite: bool = False) -> dict:
@@ -200,6 +219,8 @@ def plot_runs(runs: list[Path], out: Path, finetune: list[Path] | None = None, o
         for spec in FIGURES:
             if draw(spec, loaded, tmp / f"{spec.name}.png"):
                 written.append(spec)
+        if draw_finetune([row for r in loaded for row in r.finetune] + others, tmp / f"{FINETUNE_FIGURE.name}.png"):
+            written.append(FINETUNE_FIGURE)
         (tmp / INDEX).write_text(index_html(loaded, written, others), encoding="utf-8")
     console.print(f"plot: {len(written)} figures of {len(loaded)} run(s) in {out}/; open {out / INDEX}",
                   highlight=False, soft_wrap=True)
@@ -299,6 +320,36 @@ def draw(spec: Figure, runs: list[RunData], path: Path) -> bool:
         by_step.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))  # 1.75e-4 reads better than 175 µ
     by_step.legend(handles=handles, fontsize=8, loc="best")
     fig.suptitle(spec.title)
+    fig.savefig(path, format="png")
+    return True
+
+
+def draw_finetune(rows: list[dict], path: Path) -> bool:
+    """One PNG of fine-tuning's validation curves (headline metric against epoch): a colour per folder and setting,
+    a line per seed, the chosen setting solid and the others dashed; False when no folder has curves."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        for c in row.get("curves", []):
+            groups.setdefault((row["task"], c["setting"], row["metric"]), []).append(c)
+    if not groups:
+        return False
+    fig = MplFigure(figsize=(12, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axis = fig.subplots()
+    for i, ((task, setting, metric), curves) in enumerate(groups.items()):
+        style = "-" if curves[0]["chosen"] else "--"
+        for j, c in enumerate(curves):
+            label = f"{Path(task).name}: {setting}{' (chosen)' if c['chosen'] else ''}" if j == 0 else None
+            axis.plot(*zip(*c["points"]), color=f"C{i % 10}", linestyle=style, marker="o", markersize=3,
+                      linewidth=1.2, alpha=0.85, label=label)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(", ".join(dict.fromkeys(metric.removesuffix(" (median)") for _, _, metric in groups)))
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="best")
+    fig.suptitle("fine-tuning: validation after each epoch, a line per seed (dashed: settings not chosen)")
     fig.savefig(path, format="png")
     return True
 
@@ -419,8 +470,8 @@ def index_html(runs: list[RunData], figures: list[Figure], others: list[dict]) -
     if not figures:
         parts.append("<p>No figures: no run has training records yet.</p>")
     for spec in figures:
-        parts += [f"<h3>{e(spec.title)}</h3>",
-                  f'<img src="{e(spec.name)}.png" alt="{e(spec.title)} against step and tokens seen">']
+        against = "epoch" if spec is FINETUNE_FIGURE else "step and tokens seen"
+        parts += [f"<h3>{e(spec.title)}</h3>", f'<img src="{e(spec.name)}.png" alt="{e(spec.title)} against {against}">']
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

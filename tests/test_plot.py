@@ -48,6 +48,7 @@ def test_plot_two_runs_overlaid_with_an_index_naming_both(tiny_shards, tiny_pret
     assert "<td>word-family</td><td>accuracy (median)</td><td>0.8125 (test 0.7500)</td>" in page
     for spec in FIGURES:
         assert f'<img src="{spec.name}.png"' in page
+    assert not (report / "finetune.png").exists()  # a metrics.json without curves draws no fine-tuning figure
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched from elsewhere
 
     # plotting again replaces the report as a whole (an index.html marks the folder as ours)
@@ -99,3 +100,23 @@ def test_plot_refuses_what_it_cannot_plot(tiny_pretrained, tmp_path, monkeypatch
     result = run_cli("plot", tiny_pretrained, "--out", tmp_path / "r2")
     assert result.exit_code == 2 and "pip install 'electra-cli[plot]'" in result.output
     assert not (tmp_path / "r2").exists()
+
+
+def test_plot_draws_the_fine_tuning_curves_of_a_search(tiny_pretrained, tmp_path):
+    """A real `finetune` search (2 rates x 2 seeds, validation after each epoch) given with --finetune: one figure
+    of its validation curves beside the run's, named in index.html."""
+    from tests.conftest import write_family_task
+
+    train, val = write_family_task(tmp_path / "task", n_train=120, n_val=40)
+    finetuned = tmp_path / "ft"
+    result = run_cli("finetune", "--model", tiny_pretrained / "final" / "discriminator", "--train", train,
+                     "--validation", val, "--out", finetuned, "--lr", "1e-4,1e-3", "--epochs", "2", "--seeds", "1,2")
+    assert result.exit_code == 0, result.output
+    runs = json.loads((finetuned / "metrics.json").read_text())["runs"]
+    assert len(runs) == 4 and all(len(r["curve"]) == 2 for r in runs)
+    report = tmp_path / "report"
+    result = run_cli("plot", tiny_pretrained, "--out", report, "--finetune", finetuned)
+    assert result.exit_code == 0, result.output
+    assert png_size(report / "finetune.png") == (1200, 420) and (report / "finetune.png").stat().st_size > 20_000
+    page = (report / "index.html").read_text()
+    assert '<img src="finetune.png" alt="fine-tuning: validation after each epoch, per setting and seed against epoch">' in page
