@@ -10,21 +10,21 @@ maximises validation F1 is stored in `qa_config.json` beside the model, and `ele
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from electra_cli import qa_metrics, search
 from electra_cli.atomic import atomic_dir, check_output_dir
 from electra_cli.console import console, count_progress, log, quiet_transformers
 from electra_cli.errors import UsageError
 from electra_cli.precision import resolve_precision
-from electra_cli import qa_metrics
 from electra_cli.qa_data import Features, QAData, build_features, detect_language, read_qa_file
 from electra_cli.qa_decode import Answer, apply_threshold, decode
 from electra_cli.trackers import open_trackers
@@ -85,55 +85,70 @@ class QAInputs:
 def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, out: Path,
                 test_file: Path | None = None, overwrite: bool = False, task_name: str = "",
                 report_to=None) -> dict:
-    """Fine-tune `model_dir` for extractive QA once per seed; keep the median (or best) seed's model in `out`."""
+    """Fine-tune `model_dir` for extractive QA for every setting of the search x every seed (one setting unless a
+    field lists several: `--lr 1e-4,3e-4`); the setting with the best validation median F1 wins and its median (or
+    best) seed's model is kept in `out`, the only model the test split is scored with."""
     from transformers import AutoConfig, AutoTokenizer
 
     from electra_cli.finetune import SEARCHABLE, default_lr
 
-    searched = [name for name in SEARCHABLE if isinstance(getattr(cfg, name), list)]
-    if searched:
-        raise UsageError(f"question answering trains one setting: give one value for {', '.join(searched)} "
-                         "(a search over settings serves classification, regression and token tags)")
     model_dir, out = Path(model_dir), Path(out)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     base_config = AutoConfig.from_pretrained(model_dir)
     fit_max_seq_len(cfg, getattr(base_config, "max_position_embeddings", cfg.max_seq_len))
+    if not cfg.lr:  # QA keeps the paper's rate by size (the built-in 2-rate search would double its cost)
+        cfg = dataclasses.replace(cfg, lr=default_lr(base_config.hidden_size))
+    settings = search.expand(cfg, base_config.hidden_size, base_config.num_hidden_layers, SEARCHABLE)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     inputs = load_inputs(cfg, tokenizer, train_file, validation_file, test_file)
-    lr = cfg.lr or default_lr(base_config.hidden_size)
-    decay = cfg.layer_decay or (0.9 if base_config.num_hidden_layers >= 24 else 0.8)
     answerable = ("some questions without an answer (SQuAD 2.0-style)" if inputs.null_answers
                   else "every question answerable")
+    first = settings[0]
+    plan = (f"lr {first.lr:g}, layer decay {first.decay}, {first.cfg.epochs:g} epochs" if len(settings) == 1
+            else f"search over {len(settings)} settings ({', '.join(s.label() for s in settings)})")
     console.print(
         f"finetune (question answering): {len(inputs.train.examples):,} train questions in "
         f"{len(inputs.train_features):,} windows, {len(inputs.validation.examples):,} validation questions; "
-        f"{answerable}, language {inputs.language}, lr {lr:g}, layer decay {decay}, {cfg.epochs:g} epochs, "
-        f"seeds {cfg.seeds}",
+        f"{answerable}, language {inputs.language}, {plan}, seeds {cfg.seeds}",
         soft_wrap=True, highlight=False,
     )
-    runs = []
+    runs, medians, best = [], [], None
     with atomic_dir(out) as tmp, open_trackers(report_to, tmp, out.name, asdict(cfg), final_dir=out) as trackers:
-        for number, seed in enumerate(cfg.seeds, 1):
-            with quiet_transformers():
-                result = train_qa_seed(cfg, model_dir, tokenizer, inputs, lr, decay, seed, tmp / ".seeds" / f"seed-{seed}")
-            runs.append(result)
-            trackers.log({f"seed-{seed}": {"validation": result["validation"]}}, step=number)  # one point per seed
-            console.print(f"seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in result["validation"].items()
-                                                       if not k.endswith("total")))
-        scores = [r["validation"]["f1"] for r in runs]
-        ordered = sorted(range(len(runs)), key=lambda i: scores[i])
-        chosen = runs[ordered[-1] if cfg.keep == "best" else ordered[(len(ordered) - 1) // 2]]
-        for item in (tmp / ".seeds" / f"seed-{chosen['seed']}").iterdir():
+        store = tmp / ".runs"
+        for setting in settings:
+            own = []
+            for seed in cfg.seeds:
+                with quiet_transformers():
+                    result = train_qa_seed(setting.cfg, model_dir, tokenizer, inputs, setting.lr, setting.decay, seed,
+                                           store / f"setting-{setting.index}" / f"seed-{seed}")
+                own.append(result | {"setting": setting.index})
+                trackers.log({setting_tag(setting, len(settings), seed): {"validation": result["validation"]}},
+                             step=len(runs) + len(own))  # one point per run, one axis across runs
+                console.print(f"{setting.label()}, seed {seed}: " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in result["validation"].items() if not k.endswith("total")), highlight=False)
+            runs += own
+            medians.append(search.aggregate(own, "f1"))
+            # only the best setting so far keeps its models on disk
+            if best is None or search.rank(medians[-1]["median"]) > search.rank(medians[best]["median"]):
+                if best is not None:
+                    shutil.rmtree(store / f"setting-{best}")
+                best = setting.index
+            else:
+                shutil.rmtree(store / f"setting-{setting.index}")
+        chosen_runs = [r for r in runs if r["setting"] == best]
+        kept = chosen_runs[search.kept_run(chosen_runs, "f1", cfg.keep)]
+        for item in (store / f"setting-{best}" / f"seed-{kept['seed']}").iterdir():
             shutil.move(str(item), tmp / item.name)
-        shutil.rmtree(tmp / ".seeds")
+        shutil.rmtree(store)
+        chosen = settings[best]
         summary = {
             "task": task_name or str(train_file),
             "task_type": "question-answering",
             "metric": "f1",
-            "median": statistics.median(scores),
-            "mean": statistics.fmean(scores),
-            "seeds": [{"seed": r["seed"], **r["validation"]} for r in runs],
-            "kept_seed": chosen["seed"],
+            "median": medians[best]["median"],
+            "mean": medians[best]["mean"],
+            "seeds": [{"seed": r["seed"], **r["validation"]} for r in chosen_runs],
+            "kept_seed": kept["seed"],
             "labels": None,
             "model": str(model_dir),
             "train_examples": len(inputs.train.examples),
@@ -142,17 +157,41 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
             "skipped": {reason: len(where) for reason, where in inputs.train.problems.items()},
             "language": inputs.language,
             "null_answers": inputs.null_answers,
-            "null_threshold": chosen["threshold"],
-            "config": asdict(cfg) | {"lr": lr, "layer_decay": decay, "language": inputs.language,
-                                     "null_answers": inputs.null_answers},
+            "null_threshold": kept["threshold"],
+            "config": asdict(chosen.cfg) | {"lr": chosen.lr, "layer_decay": chosen.decay, "language": inputs.language,
+                                            "null_answers": inputs.null_answers},
+            "chosen_setting": best,
+            "settings": [s.values() | {"label": s.label()} | medians[s.index] for s in settings],
+            "runs": [{k: v for k, v in r.items() if k != "validation"} | r["validation"] for r in runs],
             "seconds": round(sum(r["seconds"] for r in runs), 1),
         }
-        if chosen.get("test"):
-            summary["test"] = chosen["test"]
+        if inputs.test is not None:  # scored once: the kept model of the chosen setting, as saved
+            summary["test"] = score_test(tmp, chosen.cfg, inputs, kept["threshold"])
         (tmp / METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("wrote %s: %s, median F1 %.2f over %d seed(s), kept seed %d", out, summary["task"], summary["median"],
-             len(runs), summary["kept_seed"])
+    log.info("wrote %s: %s, %s, median F1 %.2f over %d seed(s), kept seed %d", out, summary["task"], chosen.label(),
+             summary["median"], len(chosen_runs), summary["kept_seed"])
     return summary
+
+
+def setting_tag(setting, settings: int, seed: int) -> str:
+    """A run's name for the trackers: `seed-1`, or `lr=1e-4/seed-1` in a search (the searched fields only)."""
+    if settings == 1:
+        return f"seed-{seed}"
+    return ",".join(f"{name}={search.number(value)}" for name, value in setting.searched.items()) + f"/seed-{seed}"
+
+
+def score_test(folder: Path, cfg, inputs: QAInputs, threshold: float | None) -> dict:
+    """Score the model saved in `folder` on the test split at the validation threshold; writes its predictions."""
+    from accelerate import Accelerator
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    device = Accelerator(cpu=not torch.cuda.is_available()).device
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForQuestionAnswering.from_pretrained(folder).to(device)
+    answers = predict_answers(model, inputs.test.examples, inputs.test_features, cfg, tokenizer.pad_token_id or 0,
+                              device)
+    write_answers(folder / "test_predictions.jsonl", inputs.test, answers, inputs.null_answers, threshold)
+    return score_answers(inputs.test, answers, inputs.null_answers, inputs.language, threshold)[0]
 
 
 def fit_max_seq_len(cfg, positions: int) -> None:
@@ -243,11 +282,6 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
                    "n_best": cfg.n_best, "max_answer_len": cfg.max_answer_len}
     (seed_dir / QA_CONFIG_FILE).write_text(json.dumps(qa_settings, indent=2) + "\n")
     write_answers(seed_dir / "validation_predictions.jsonl", inputs.validation, answers, null_answers, threshold)
-    if inputs.test is not None:
-        test_answers = predict_answers(model, inputs.test.examples, inputs.test_features, cfg, pad_id,
-                                       accelerator.device)
-        result["test"] = score_answers(inputs.test, test_answers, null_answers, language, threshold)[0]
-        write_answers(seed_dir / "test_predictions.jsonl", inputs.test, test_answers, null_answers, threshold)
     return result
 
 

@@ -330,11 +330,35 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     assert config["epochs"] == 0.5 and config["task_type"] == "question-answering"
     # 384 asked for, capped at the tiny model's 128 positions with a warning
     assert config["max_seq_len"] == 128 and "max_seq_len 384 is longer than the model's 128" in result.output
-    # a search over settings is for the other task types: a clear usage error, nothing written
-    searched = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--out",
-                       tmp_path / "ft-search", "--lr", "1e-4,3e-4")
-    assert searched.exit_code == 2 and "give one value for lr" in searched.output
-    assert not (tmp_path / "ft-search").exists()
+
+
+def test_a_search_over_rates_keeps_the_better_setting_and_scores_test_once(english_model, tmp_path, monkeypatch):
+    """`--lr 1e-6,5e-3`: both settings trained for each seed, the better median F1 kept (its threshold and model),
+    every run in metrics.json, and the test split scored once, with the kept model."""
+    from electra_cli import qa
+
+    train = english_v2(tmp_path / "train.json")
+    scored = []
+    original = qa.score_test
+    monkeypatch.setattr(qa, "score_test", lambda *args: scored.append(args[0]) or original(*args))
+    result = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--test", train,
+                     "--out", tmp_path / "ft", "--set", "max_query_len=12", "--set", "epochs=3", "--batch-size", "4",
+                     "--lr", "1e-6,5e-3", "--seeds", "1,2", "--report-to", "tensorboard")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert [s["lr"] for s in summary["settings"]] == [1e-6, 5e-3] and len(summary["runs"]) == 4
+    medians = [s["median"] for s in summary["settings"]]
+    assert summary["chosen_setting"] == medians.index(max(medians)) and summary["median"] == max(medians)
+    assert summary["config"]["lr"] == summary["settings"][summary["chosen_setting"]]["lr"]
+    assert len(scored) == 1 and "test" in summary and (tmp_path / "ft" / "test_predictions.jsonl").is_file()
+    kept = json.loads((tmp_path / "ft" / "qa_config.json").read_text())
+    kept_run = next(r for r in summary["runs"] if r["setting"] == summary["chosen_setting"]
+                    and r["seed"] == summary["kept_seed"])
+    assert kept["null_threshold"] == kept_run["threshold"] == summary["null_threshold"]
+    from tests.test_trackers import read_scalars
+
+    assert {tag.split("/validation/")[0] for tag in read_scalars(tmp_path / "ft" / "tensorboard")} == {
+        "lr=1e-6/seed-1", "lr=1e-6/seed-2", "lr=5e-3/seed-1", "lr=5e-3/seed-2"}
 
 
 def test_qa_recipes_load_with_the_reference_settings():
