@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -483,18 +482,10 @@ def finetune(
             summary = search.aggregate(own, key) | {"collapsed": sum(bool(r["collapse"].get("collapsed")) for r in own)}
             summaries.append(summary)
             runs += own
-            # only the best setting so far keeps its models on disk (at most two settings' worth at a time)
-            if best is None or search.rank(summary["median"]) > search.rank(summaries[best]["median"]):
-                if best is not None:
-                    shutil.rmtree(store / f"setting-{best}")
-                best = setting.index
-            else:
-                shutil.rmtree(store / f"setting-{setting.index}")
+            best = search.keep_if_best(store, summaries, setting.index, best)
         chosen_runs = [r for r in runs if r["setting"] == best]
         kept = chosen_runs[search.kept_run(chosen_runs, key, cfg.keep)]
-        for item in (store / f"setting-{best}" / f"seed-{kept['seed']}").iterdir():
-            shutil.move(str(item), tmp / item.name)
-        shutil.rmtree(store)
+        search.move_kept(store, tmp, best, kept["seed"])
         chosen = settings[best]
         verdict = collapse_lib.verdict([r["collapse"] for r in chosen_runs], kept_seed=kept["seed"],
                                        kept_collapsed=bool(kept["collapse"].get("collapsed")))

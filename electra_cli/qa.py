@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,18 +127,10 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
                     f"{k} {v:.4g}" for k, v in result["validation"].items() if not k.endswith("total")), highlight=False)
             runs += own
             medians.append(search.aggregate(own, "f1"))
-            # only the best setting so far keeps its models on disk
-            if best is None or search.rank(medians[-1]["median"]) > search.rank(medians[best]["median"]):
-                if best is not None:
-                    shutil.rmtree(store / f"setting-{best}")
-                best = setting.index
-            else:
-                shutil.rmtree(store / f"setting-{setting.index}")
+            best = search.keep_if_best(store, medians, setting.index, best)
         chosen_runs = [r for r in runs if r["setting"] == best]
         kept = chosen_runs[search.kept_run(chosen_runs, "f1", cfg.keep)]
-        for item in (store / f"setting-{best}" / f"seed-{kept['seed']}").iterdir():
-            shutil.move(str(item), tmp / item.name)
-        shutil.rmtree(store)
+        search.move_kept(store, tmp, best, kept["seed"])
         chosen = settings[best]
         summary = {
             "task": task_name or str(train_file),

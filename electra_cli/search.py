@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import shutil
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 
@@ -100,6 +102,24 @@ def rank(score: float) -> float:
 def aggregate(runs: list[dict], key: str) -> dict:
     scores = [r["validation"][key] for r in runs]
     return {"median": statistics.median(scores), "mean": statistics.fmean(scores)}
+
+
+def keep_if_best(store: Path, summaries: list[dict], index: int, best: int | None) -> int:
+    """After setting `index` has run (its models in store/setting-<index>/): keep them if its median beats the best
+    so far, whose models go, else drop them, so that at most two settings' models are on disk; the best index."""
+    if best is None or rank(summaries[index]["median"]) > rank(summaries[best]["median"]):
+        if best is not None:
+            shutil.rmtree(store / f"setting-{best}")
+        return index
+    shutil.rmtree(store / f"setting-{index}")
+    return best
+
+
+def move_kept(store: Path, folder: Path, best: int, seed: int) -> None:
+    """Move the kept run's files (store/setting-<best>/seed-<seed>/) into `folder` and remove the store."""
+    for item in (store / f"setting-{best}" / f"seed-{seed}").iterdir():
+        shutil.move(str(item), folder / item.name)
+    shutil.rmtree(store)
 
 
 def kept_run(runs: list[dict], key: str, keep: str) -> int:
