@@ -2,7 +2,7 @@
 #   make test   - create .venv, install electra-cli with its test extras, run the test suite
 #   make demo   - create .venv, install electra-cli, run the end-to-end demo
 # On a machine without a GPU add TORCH=cpu (make test TORCH=cpu): torch's CPU build from PyTorch's CPU index, a
-# ~1.7 GB .venv instead of ~6.1 GB with the CUDA build that pip picks on Linux. Run `make clean` first to switch.
+# ~1.9 GB .venv instead of ~6.1 GB with the CUDA build that pip picks on Linux. Run `make clean` first to switch.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
