@@ -506,9 +506,7 @@ def finetune(
             "collapse": verdict,
             "search": {name: field_values(getattr(cfg, name)) if name != "lr" or cfg.lr else search.auto_lrs(
                 base_config.hidden_size) for name in SEARCHABLE},
-            "chosen_setting": best,
-            "settings": [s.values() | {"label": s.label()} | summaries[s.index] for s in settings],
-            "runs": [{k: v for k, v in r.items() if k != "validation"} | r["validation"] for r in runs],
+            **search.summary_fields(settings, summaries, runs, best),
             "seconds": round(time.time() - started, 1),
         }
         if test is not None:  # scored once: the chosen setting's kept model, as saved
@@ -535,7 +533,7 @@ def validation_to_trackers(trackers, settings: list, then: ValidationHook | None
     on one step axis that keeps counting across settings and seeds (W&B drops a step that goes back)."""
     if not trackers:
         return then
-    searched = [name for name in SEARCHABLE if len({repr(s.values()[name]) for s in settings}) > 1]
+    searched = list(settings[0].searched)  # the fields that vary across settings
     position = {"run": None, "offset": 0, "step": 0}
 
     def hook(seed: int, setting: dict, epoch: float, step: int, scores: dict) -> None:
@@ -543,7 +541,7 @@ def validation_to_trackers(trackers, settings: list, then: ValidationHook | None
         if run != position["run"]:  # a new setting x seed continues the axis where the last one ended
             position.update(run=run, offset=position["offset"] + position["step"])
         position["step"] = step
-        name = ",".join(f"{field}={search.number(setting[field])}" for field in searched)
+        name = search.tag({field: setting[field] for field in searched})
         prefix = f"{name}/seed-{seed}" if name else f"seed-{seed}"
         trackers.log({prefix: {"validation": scores | {"epoch": epoch}}}, step=position["offset"] + step)
         if then is not None:
@@ -705,8 +703,7 @@ def collapse_check(cfg: FinetuneConfig, gold: list, logits: list, id2label: dict
     if cfg.task_type == "regression":
         return collapse_lib.regression_collapse(gold, [float(x[0]) for x in logits])
     if cfg.task_type == "token-classification":
-        pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
-        return collapse_lib.classification_collapse([g for g, _ in pairs], [p for _, p in pairs], id2label)
+        return collapse_lib.classification_collapse(*token_labels(gold, logits), id2label)
     return collapse_lib.classification_collapse(gold, [int(x.argmax()) for x in logits], id2label)
 
 
@@ -743,9 +740,14 @@ def score(metric_set: str, cfg: FinetuneConfig, gold: list, logits: list) -> dic
     if cfg.task_type == "regression":
         return metriclib.compute(metric_set, gold, [float(x[0]) for x in logits])
     if cfg.task_type == "token-classification":
-        pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
-        return metriclib.compute(metric_set, [g for g, _ in pairs], [p for _, p in pairs])
+        return metriclib.compute(metric_set, *token_labels(gold, logits))
     return metriclib.compute(metric_set, gold, [int(x.argmax()) for x in logits])
+
+
+def token_labels(gold: list, logits: list) -> tuple[list[int], list[int]]:
+    """Gold and predicted tag ids of every labelled token (first word pieces; -100 elsewhere is skipped)."""
+    pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
+    return [g for g, _ in pairs], [p for _, p in pairs]
 
 
 def write_predictions(path: Path, examples: Examples, logits: list, cfg: FinetuneConfig, id2label: dict | None) -> None:

@@ -89,7 +89,7 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     best) seed's model is kept in `out`, the only model the test split is scored with."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from electra_cli.finetune import SEARCHABLE, default_lr
+    from electra_cli.finetune import SEARCHABLE, default_lr, describe_search
 
     model_dir, out = Path(model_dir), Path(out)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
@@ -102,13 +102,10 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     inputs = load_inputs(cfg, tokenizer, train_file, validation_file, test_file)
     answerable = ("some questions without an answer (SQuAD 2.0-style)" if inputs.null_answers
                   else "every question answerable")
-    first = settings[0]
-    plan = (f"lr {first.lr:g}, layer decay {first.decay}, {first.cfg.epochs:g} epochs" if len(settings) == 1
-            else f"search over {len(settings)} settings ({', '.join(s.label() for s in settings)})")
     console.print(
         f"finetune (question answering): {len(inputs.train.examples):,} train questions in "
         f"{len(inputs.train_features):,} windows, {len(inputs.validation.examples):,} validation questions; "
-        f"{answerable}, language {inputs.language}, {plan}, seeds {cfg.seeds}",
+        f"{answerable}, language {inputs.language}, {describe_search(cfg, settings)}, seeds {cfg.seeds}",
         soft_wrap=True, highlight=False,
     )
     runs, medians, best = [], [], None
@@ -121,7 +118,7 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
                     result = train_qa_seed(setting.cfg, model_dir, tokenizer, inputs, setting.lr, setting.decay, seed,
                                            store / f"setting-{setting.index}" / f"seed-{seed}")
                 own.append(result | {"setting": setting.index})
-                trackers.log({setting_tag(setting, len(settings), seed): {"validation": result["validation"]}},
+                trackers.log({setting_tag(setting, seed): {"validation": result["validation"]}},
                              step=len(runs) + len(own))  # one point per run, one axis across runs
                 console.print(f"{setting.label()}, seed {seed}: " + ", ".join(
                     f"{k} {v:.4g}" for k, v in result["validation"].items() if not k.endswith("total")), highlight=False)
@@ -151,9 +148,7 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
             "null_threshold": kept["threshold"],
             "config": asdict(chosen.cfg) | {"lr": chosen.lr, "layer_decay": chosen.decay, "language": inputs.language,
                                             "null_answers": inputs.null_answers},
-            "chosen_setting": best,
-            "settings": [s.values() | {"label": s.label()} | medians[s.index] for s in settings],
-            "runs": [{k: v for k, v in r.items() if k != "validation"} | r["validation"] for r in runs],
+            **search.summary_fields(settings, medians, runs, best),
             "seconds": round(sum(r["seconds"] for r in runs), 1),
         }
         if inputs.test is not None:  # scored once: the kept model of the chosen setting, as saved
@@ -164,19 +159,16 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     return summary
 
 
-def setting_tag(setting, settings: int, seed: int) -> str:
+def setting_tag(setting, seed: int) -> str:
     """A run's name for the trackers: `seed-1`, or `lr=1e-4/seed-1` in a search (the searched fields only)."""
-    if settings == 1:
-        return f"seed-{seed}"
-    return ",".join(f"{name}={search.number(value)}" for name, value in setting.searched.items()) + f"/seed-{seed}"
+    return f"{setting.tag()}/seed-{seed}" if setting.tag() else f"seed-{seed}"
 
 
 def score_test(folder: Path, cfg, inputs: QAInputs, threshold: float | None) -> dict:
     """Score the model saved in `folder` on the test split at the validation threshold; writes its predictions."""
-    from accelerate import Accelerator
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    device = Accelerator(cpu=not torch.cuda.is_available()).device
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForQuestionAnswering.from_pretrained(folder).to(device)
     answers = predict_answers(model, inputs.test.examples, inputs.test_features, cfg, tokenizer.pad_token_id or 0,
@@ -227,7 +219,7 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
     from accelerate.utils import set_seed
     from transformers import AutoModelForQuestionAnswering
 
-    from electra_cli.finetune import make_optimizer
+    from electra_cli.finetune import make_optimizer, training_step
 
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)
@@ -251,13 +243,7 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
                     break
                 batch = collate(train_features, order[start : start + cfg.batch_size], pad_id, labels=True)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.autocast():
-                    loss = model(**batch).loss  # mean of the start and end cross-entropies
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss = training_step(model, batch, optimizer, scheduler, accelerator, None)  # mean of start and end CE
                 step += 1
                 bar.update(task, advance=1, **({"status": f"loss {loss.item():.3f}"} if step % 20 == 0 else {}))
     model = accelerator.unwrap_model(model)

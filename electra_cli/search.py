@@ -38,10 +38,26 @@ class Setting:
         return {"lr": self.lr, "layer_decay": self.decay, "weight_decay": self.cfg.weight_decay,
                 "epochs": self.cfg.epochs, "warmup_ratio": self.cfg.warmup_ratio, "batch_size": self.cfg.batch_size}
 
+    def tag(self) -> str:
+        """The searched fields as a tracker name, e.g. "lr=1e-3,epochs=3"; "" for a single setting."""
+        return tag(self.searched)
+
     def label(self) -> str:
         """e.g. "lr 1e-03, epochs 3" (the searched fields only), or "lr 3e-04" for a single setting."""
         shown = self.searched or {"lr": self.lr}
         return ", ".join(f"{name} {number(value)}" for name, value in shown.items())
+
+
+def tag(values: dict) -> str:
+    return ",".join(f"{name}={number(value)}" for name, value in values.items())
+
+
+def summary_fields(settings: list[Setting], summaries: list[dict], runs: list[dict], chosen: int) -> dict:
+    """What metrics.json says of a search: every setting with its median, every run (setting x seed) with its
+    validation figures, and the chosen setting's index."""
+    return {"chosen_setting": chosen,
+            "settings": [s.values() | {"label": s.label()} | summaries[s.index] for s in settings],
+            "runs": [{k: v for k, v in r.items() if k != "validation"} | r["validation"] for r in runs]}
 
 
 def duration(seconds: float) -> str:
