@@ -18,7 +18,7 @@ import pyarrow as pa
 import torch
 
 from electra_cli.errors import DataError
-from electra_cli.segment import WORDS_COLUMN
+from electra_cli.segment import WORDS_COLUMN, has_word_column
 from electra_cli.shard import load_manifest
 from electra_cli.vocab import OUR_SPECIAL_IDS
 
@@ -33,7 +33,7 @@ class ShardSet:
     def __init__(self, folder: Path, split: str, check_sizes: bool = True, words: bool = False):
         self.folder = Path(folder)
         manifest = load_manifest(self.folder)
-        self.words = words and (manifest.get("words") or {}).get("column") == WORDS_COLUMN
+        self.words = words and has_word_column(manifest)  # read the column only where the shards have it
         self._flags: list[np.ndarray] = []
         self.max_seq_len = int(manifest["max_seq_len"])
         specials = manifest["vocab"].get("special_ids") or OUR_SPECIAL_IDS  # older manifests: our own vocab's ids
@@ -68,17 +68,18 @@ class ShardSet:
         return self.rows
 
     def row(self, index: int) -> np.ndarray:
-        shard = int(np.searchsorted(self._starts, index, side="right")) - 1
-        local = index - self._starts[shard]
-        offsets = self._offsets[shard]
-        return self._values[shard][offsets[local] : offsets[local + 1]]
+        return self._slice(self._values, index)
 
     def row_flags(self, index: int) -> np.ndarray:
         """Row `index`'s word-boundary flags (same offsets as its token ids)."""
+        return self._slice(self._flags, index)
+
+    def _slice(self, columns: list[np.ndarray], index: int) -> np.ndarray:
+        """Row `index` of a per-shard flat column: its shard, then its span in that shard's offsets."""
         shard = int(np.searchsorted(self._starts, index, side="right")) - 1
         local = index - self._starts[shard]
         offsets = self._offsets[shard]
-        return self._flags[shard][offsets[local] : offsets[local + 1]]
+        return columns[shard][offsets[local] : offsets[local + 1]]
 
     def batch(self, indices: np.ndarray, seq_len: int) -> dict[str, torch.Tensor]:
         """Rows padded to `seq_len`: input_ids, attention_mask and token_type_ids (1 after the first [SEP])."""

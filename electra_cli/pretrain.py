@@ -187,7 +187,9 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         verify_shards(shards)
 
     set_seed(cfg.train.seed)  # the same initial weights on every rank
-    word_pieces, word_column = whole_word_setup(cfg.model, manifest, shards, vocab_dir)  # whole-word masking only
+    # whole-word masking reads the shards' word column when they have one, else the vocabulary's ## pieces
+    train_set = ShardSet(shards, "train", words=cfg.model.masking == "whole-word")
+    word_pieces = whole_word_setup(cfg.model, train_set, shards, vocab_dir)
     model = Electra(cfg.model, vocab["vocab_size"], vocab["special_ids"], word_pieces)
     if sources:
         load_sources(model, sources)
@@ -221,11 +223,10 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     forward = maybe_compile(prepared, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
     standalone = {name: vocab_dir / name for name in TOKENIZER_FILES}
     standalone[SHARDS_MANIFEST_COPY] = shards / SHARDS_MANIFEST
-    train_set = ShardSet(shards, "train", words=word_column)
     return Run(
         cfg=cfg, accelerator=accelerator, model=prepared, raw_model=accelerator.unwrap_model(prepared),
         forward=forward, optimizer=optimizer, scheduler=scheduler, scaler=scaler, state=state,
-        train_set=train_set, val_set=ShardSet(shards, "validation", words=word_column),
+        train_set=train_set, val_set=ShardSet(shards, "validation", words=train_set.words),
         order=TrainOrder(len(train_set), cfg.train.seed, cfg.train.batch_size, micro, rank, world),
         seq_len=seq_len, micro=micro, accumulation=accumulation, out=out, vocab_dir=vocab_dir,
         manifest=manifest, config_toml=config_toml, standalone_files=standalone, report_to=trackers,

@@ -22,6 +22,11 @@ WORDS_COLUMN = "word_continues"  # list<uint8> beside input_ids: 1 = continues t
 HMM = True  # jieba's default: its HMM joins characters of words missing from the dictionary
 
 
+def has_word_column(manifest: dict) -> bool:
+    """Whether a shards manifest describes the word-boundary column (shards written with `--segment`)."""
+    return bool((manifest.get("words") or {}).get("column") == WORDS_COLUMN)
+
+
 def check_available(segmenter: str) -> None:
     """A clear error, before any work, when the segmenter asked for is unknown or not installed."""
     if segmenter not in SEGMENTERS:

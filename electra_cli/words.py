@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from electra_cli.errors import UsageError
-from electra_cli.segment import WORDS_COLUMN
 from electra_cli.vocab import load_tokenizer
 
 CJK_SHARE_LIMIT = 0.05  # above this share of CJK-character tokens, ## pieces cannot stand for the words
@@ -41,14 +40,8 @@ def is_cjk(token: str) -> bool:
                                 or 0xF900 <= ord(token) <= 0xFAFF or 0x20000 <= ord(token) <= 0x2FA1F)
 
 
-def has_word_column(manifest: dict) -> bool:
-    return bool((manifest.get("words") or {}).get("column") == WORDS_COLUMN)
-
-
-def check_boundaries(manifest: dict, shards: Path, train_set, vocab_dir: Path) -> None:
+def check_boundaries(shards: Path, train_set, vocab_dir: Path) -> None:
     """Refuse whole-word masking on shards of Chinese text that carry no word boundaries (see the module doc)."""
-    if has_word_column(manifest):
-        return
     tokenizer = load_tokenizer(vocab_dir)
     cjk = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True) + 1, dtype=bool)
     for token, index in tokenizer.get_vocab(with_added_tokens=True).items():
@@ -64,14 +57,10 @@ def check_boundaries(manifest: dict, shards: Path, train_set, vocab_dir: Path) -
             f"or use model.masking = \"token\"")
 
 
-def whole_word_setup(model_cfg, manifest: dict, shards: Path, vocab_dir: Path) -> tuple[torch.Tensor | None, bool]:
-    """What a run's masking needs: (the `##` table for the model or None, whether batches carry the shards'
-    column). Token masking needs neither; whole-word masking on Chinese shards without a column is refused."""
-    if model_cfg.masking != "whole-word":
-        return None, False
-    from electra_cli.data import ShardSet
-
-    if has_word_column(manifest):
-        return None, True
-    check_boundaries(manifest, shards, ShardSet(shards, "train"), vocab_dir)
-    return word_piece_table(vocab_dir), False
+def whole_word_setup(model_cfg, train_set, shards: Path, vocab_dir: Path) -> torch.Tensor | None:
+    """The `##` table the model needs for whole-word masking, or None: with token masking, or when the training
+    set reads the shards' own word column (`train_set.words`). Chinese shards without a column are refused."""
+    if model_cfg.masking != "whole-word" or train_set.words:
+        return None
+    check_boundaries(shards, train_set, vocab_dir)
+    return word_piece_table(vocab_dir)
