@@ -304,7 +304,7 @@ def finetune(
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
     seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N,N,...", show_default=FROM_RECIPE, help="Seeds, e.g. 1,2,3: one run each, median reported.")] = None,
     epochs: Annotated[Optional[str], typer.Option("--epochs", metavar="N[,N...]", show_default=FROM_RECIPE, help="Training epochs; a comma list is a search (the GLUE presets: 10 for RTE and STS-B).")] = None,
-    lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256)", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
+    lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256); QA: the paper's rate", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
     batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N[,N...]", show_default=FROM_RECIPE, help="Batch size; a comma list is a search.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
     report_to: ReportTo = None,

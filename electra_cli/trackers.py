@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from electra_cli.config import flatten
 from electra_cli.console import log
 from electra_cli.errors import UsageError
 
@@ -178,16 +179,9 @@ def flatten_scalars(values: dict, prefix: str = "") -> dict:
 def hyperparameters(config: dict) -> dict:
     """A nested config as flat `group.field` hyperparameters, scalars only (lists joined, None left out)."""
     flat = {}
-
-    def walk(node: dict, prefix: str) -> None:
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, dict):
-                walk(value, f"{name}.")
-            elif isinstance(value, (list, tuple)):
-                flat[name] = ", ".join(map(str, value))
-            elif isinstance(value, (bool, int, float, str)):
-                flat[name] = value
-
-    walk(config, "")
+    for name, value in flatten(config).items():
+        if isinstance(value, (list, tuple)):
+            flat[name] = ", ".join(map(str, value))
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
     return flat
