@@ -69,7 +69,13 @@ def is_test_path(path: Path) -> bool:
 
 def build_texts(folder: Path, general_bytes: int) -> dict:
     """domain.txt (stdlib docstrings minus the tasks' test split) and general.txt (site-packages docstrings)."""
-    from electra_cli.demo import as_document, docstrings, source_roots, split_of, task_label
+    from electra_cli.demo import (
+        as_document,
+        docstrings,
+        source_roots,
+        split_of,
+        task_label,
+    )
 
     meta_path = folder / "texts.json"
     if meta_path.is_file() and json.loads(meta_path.read_text()).get("general_limit") == general_bytes:
@@ -132,8 +138,8 @@ def measure_rates(rounds: int, steps_per_round: int) -> dict[str, dict]:
     import torch
 
     from electra_cli.bench import random_batch
-    from electra_cli.model import Electra, parameter_groups
-    from electra_cli.pretrain import load_pretrain_config
+    from electra_cli.pretraining.model import Electra, parameter_groups
+    from electra_cli.pretraining.recipe import load_pretrain_config
 
     torch.manual_seed(0)
     setups = {}
@@ -202,14 +208,17 @@ def run_names(chain: list[tuple[str, str, float]]) -> list[str]:
 
 
 def main() -> None:
-    from electra_cli.console import setup_logging
-    from electra_cli.corpus import CorpusOptions
+    from electra_cli.core.console import setup_logging
     from electra_cli.demo import build_demo_data, save_random_init
-    from electra_cli.finetune import finetune, load_finetune_config
-    from electra_cli.model import hf_configs
-    from electra_cli.pretrain import load_pretrain_config, pretrain
-    from electra_cli.shard import ShardSettings, shard_corpus
-    from electra_cli.vocab import VocabSettings, build_vocab, load_vocab_manifest
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.pretraining.model import hf_configs
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.tasks import finetune
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.load import load_vocab_manifest
+    from electra_cli.vocab.train import VocabSettings, build_vocab
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/continue"))

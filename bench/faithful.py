@@ -53,13 +53,15 @@ def markdown_table(results_file: Path) -> str:
 
 
 def main() -> None:
-    from electra_cli.console import setup_logging
-    from electra_cli.corpus import CorpusOptions
+    from electra_cli.core.console import setup_logging
     from electra_cli.demo import build_demo_data
-    from electra_cli.finetune import finetune, load_finetune_config
-    from electra_cli.pretrain import load_pretrain_config, pretrain
-    from electra_cli.shard import ShardSettings, shard_corpus
-    from electra_cli.vocab import VocabSettings, build_vocab
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.tasks import finetune
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.train import VocabSettings, build_vocab
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("/tmp/faithful"))

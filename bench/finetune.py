@@ -88,11 +88,12 @@ def prepare(out: Path, pretrain_steps: int) -> dict:
     """Tasks, vocab, shards, the MLM run and the random-init folder (each reused when present)."""
     from transformers import ElectraConfig
 
-    from electra_cli.corpus import CorpusOptions
     from electra_cli.demo import build_demo_data, save_random_init
-    from electra_cli.pretrain import load_pretrain_config, pretrain
-    from electra_cli.shard import ShardSettings, shard_corpus
-    from electra_cli.vocab import VocabSettings, build_vocab
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.train import VocabSettings, build_vocab
 
     data = build_demo_data(out / "data", 3_000_000)
     site = build_site_package_task(out / "data")
@@ -121,7 +122,7 @@ def prepare(out: Path, pretrain_steps: int) -> dict:
 
 def policy(summary: dict, settings: list[dict]) -> dict:
     """The best (validation median) of `settings` among a search's settings; cost: all their runs' seconds."""
-    from electra_cli.search import rank
+    from electra_cli.finetuning.search import rank
 
     chosen = [s for s in summary["settings"] if any(s["lr"] == x["lr"] and s["epochs"] == x["epochs"] for x in settings)]
     best = max(chosen, key=lambda s: rank(s["median"]))  # ties: the first listed, as finetune
@@ -138,7 +139,8 @@ def policy(summary: dict, settings: list[dict]) -> dict:
 def run(out: Path, pretrain_steps: int, seeds: str, only: list[str] | None) -> None:
     """Phase 1: every (task, model) with `finetune`'s default (no lr: the built-in search); phase 2: the same with
     lr 3e-3 alone, which with phase 1's two rates makes the wider search."""
-    from electra_cli.finetune import finetune, load_finetune_config
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.tasks import finetune
 
     prepared = prepare(out, pretrain_steps)
     results_file = out / "results.jsonl"
@@ -177,7 +179,7 @@ def cell(p: dict) -> str:
 def table(out: Path) -> str:
     """One row per (task, model): the old default (lr 3e-4), the built-in search's choice, the wider search's
     (with lr 3e-3 from phase 2, when measured), test accuracy of the default's kept model, costs."""
-    from electra_cli.search import rank
+    from electra_cli.finetuning.search import rank
 
     rows = read_results(out / "results.jsonl")
     extra = {(r["task"], r["model"]): r for r in rows if r.get("phase") == "lr 3e-3"}
@@ -223,7 +225,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     if not args.table:
-        from electra_cli.console import setup_logging
+        from electra_cli.core.console import setup_logging
 
         setup_logging()
         args.out.mkdir(parents=True, exist_ok=True)

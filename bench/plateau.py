@@ -78,14 +78,17 @@ def markdown_table(results_file: Path) -> str:
 
 
 def main() -> None:
-    from electra_cli.console import setup_logging
-    from electra_cli.corpus import CorpusOptions
+    from electra_cli.core.console import setup_logging
     from electra_cli.demo import build_demo_data, calibrate_steps, save_random_init
-    from electra_cli.finetune import finetune, load_finetune_config
-    from electra_cli.model import hf_configs
-    from electra_cli.pretrain import load_pretrain_config, pretrain
-    from electra_cli.shard import ShardSettings, shard_corpus
-    from electra_cli.vocab import VocabSettings, build_vocab, load_vocab_manifest
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.pretraining.model import hf_configs
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.tasks import finetune
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.load import load_vocab_manifest
+    from electra_cli.vocab.train import VocabSettings, build_vocab
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("/tmp/plateau"))

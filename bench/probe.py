@@ -45,7 +45,7 @@ def main() -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from electra_cli.console import setup_logging
+    from electra_cli.core.console import setup_logging
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")

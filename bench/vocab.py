@@ -21,7 +21,7 @@ from _corpus import python_source_corpus  # noqa: E402
 BASELINE = r"""
 import json, resource, sys, time
 from tokenizers import trainers
-from electra_cli.vocab import SPECIAL_TOKENS, new_tokenizer
+from electra_cli.vocab.wordpiece import SPECIAL_TOKENS, new_tokenizer
 path, vocab_size = sys.argv[1], int(sys.argv[2])
 with open(path, encoding="utf-8") as f:
     lines = [s for line in f if (s := line.strip())]

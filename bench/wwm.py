@@ -97,7 +97,7 @@ def segmentation_stats(shards: Path) -> dict:
     """How much of the text whole-word masking groups: words per token, share of tokens in multi-token words."""
     import numpy as np
 
-    from electra_cli.data import ShardSet
+    from electra_cli.shards.read import ShardSet
 
     rows = ShardSet(shards, "train", words=True)
     tokens = starts = in_multi = 0
@@ -118,10 +118,15 @@ def measure_step_costs(shards: Path, vocab_dir: Path, rounds: int = 5, steps: in
     import numpy as np
     import torch
 
-    from electra_cli.data import ShardSet
-    from electra_cli.model import Electra, mask_positions, masked_slots, whole_word_positions
-    from electra_cli.pretrain import load_pretrain_config
-    from electra_cli.vocab import load_vocab_manifest
+    from electra_cli.pretraining.model import (
+        Electra,
+        mask_positions,
+        masked_slots,
+        whole_word_positions,
+    )
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.shards.read import ShardSet
+    from electra_cli.vocab.load import load_vocab_manifest
 
     vocab = load_vocab_manifest(vocab_dir)
     data = ShardSet(shards, "train", words=True)
@@ -162,12 +167,12 @@ def cross_evaluate(run: Path, heldout: Path, vocab_dir: Path) -> dict:
     import torch
     from safetensors.torch import load_model
 
-    from electra_cli import config as configlib
-    from electra_cli.checkpoint import complete_checkpoints
-    from electra_cli.data import ShardSet, eval_batches
-    from electra_cli.model import Electra, roc_auc
-    from electra_cli.pretrain import PretrainConfig
-    from electra_cli.vocab import load_vocab_manifest
+    from electra_cli.core import config as configlib
+    from electra_cli.pretraining.checkpoint import complete_checkpoints
+    from electra_cli.pretraining.model import Electra, roc_auc
+    from electra_cli.pretraining.recipe import PretrainConfig
+    from electra_cli.shards.read import ShardSet, eval_batches
+    from electra_cli.vocab.load import load_vocab_manifest
 
     vocab = load_vocab_manifest(vocab_dir)
     checkpoint = complete_checkpoints(run / "checkpoints")[-1]
@@ -269,8 +274,9 @@ def main() -> None:
         os.replace(out / "results.tmp", results)
         print(table(results))
         return
-    from electra_cli.console import setup_logging
-    from electra_cli.pretrain import load_pretrain_config, pretrain
+    from electra_cli.core.console import setup_logging
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
 
     setup_logging()
     started = time.time()
@@ -307,8 +313,8 @@ def main() -> None:
             append(results, record)
     if not any(r.get("kind") == "random" for r in done):
         from electra_cli.demo import save_random_init
-        from electra_cli.model import hf_configs
-        from electra_cli.vocab import load_vocab_manifest
+        from electra_cli.pretraining.model import hf_configs
+        from electra_cli.vocab.load import load_vocab_manifest
 
         disc_config, _ = hf_configs(load_pretrain_config("electra-tiny", []).model,
                                     load_vocab_manifest(vocab)["vocab_size"])

@@ -17,10 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from electra_cli.model import Electra, flops_per_token, parameter_groups
-from electra_cli.precision import device_peak_flops, resolve_precision
-from electra_cli.pretrain import load_pretrain_config, maybe_compile
-from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from electra_cli.core.precision import device_peak_flops, resolve_precision
+from electra_cli.pretraining.model import Electra, flops_per_token, parameter_groups
+from electra_cli.pretraining.recipe import load_pretrain_config
+from electra_cli.pretraining.train import maybe_compile
+from electra_cli.vocab.wordpiece import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 
 def random_batch(batch: int, seq: int, vocab: int, device) -> dict:

@@ -13,8 +13,13 @@ import typer
 from rich.markup import escape
 
 from electra_cli import __version__
-from electra_cli.console import console, setup_logging
-from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, ElectraCliError, UsageError
+from electra_cli.core.console import console, setup_logging
+from electra_cli.core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    ElectraCliError,
+    UsageError,
+)
 from electra_cli.helpstyle import Command, Group
 
 # Help style: every command opens with a one-line example; value options name their value with a metavar (N, DIR,
@@ -124,8 +129,8 @@ def vocab(
 
     Example: electra-cli vocab corpus/ --out vocab/ --vocab-size 8000
     """
-    from electra_cli.corpus import CorpusOptions
-    from electra_cli.vocab import VocabSettings, build_vocab
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.train import VocabSettings, build_vocab
 
     settings = VocabSettings(
         vocab_size=vocab_size, min_frequency=min_frequency, lowercase=not cased, limit_alphabet=limit_alphabet
@@ -173,8 +178,8 @@ def shard(
 
     Example: electra-cli shard corpus/ --vocab vocab/ --out shards/ --max-seq-len 128
     """
-    from electra_cli.corpus import CorpusOptions
-    from electra_cli.shard import ShardSettings, shard_corpus
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.text.corpus import CorpusOptions
 
     settings = ShardSettings(
         max_seq_len=max_seq_len,
@@ -197,7 +202,7 @@ def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards
 
     Example: electra-cli verify shards/
     """
-    from electra_cli.shard import verify_shards
+    from electra_cli.shards.write import verify_shards
 
     result = verify_shards(shards)
     console.print(f"[green]ok:[/] {result['shards']} shards, {result['rows']:,} rows match {escape(str(shards))}/manifest.json",
@@ -270,8 +275,8 @@ def pretrain(
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
     """
-    from electra_cli.pretrain import launch_processes, run_config
-    from electra_cli.pretrain import pretrain as run_pretrain
+    from electra_cli.pretraining.train import launch_processes, run_config
+    from electra_cli.pretraining.train import pretrain as run_pretrain
 
     if num_processes > 1 and "WORLD_SIZE" not in os.environ:
         argv = _argv_without(sys.argv[1:], "--num-processes")
@@ -315,9 +320,10 @@ def finetune(
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
-    from electra_cli.finetune import finetune as run_finetune
-    from electra_cli.finetune import GLUE_TASKS, glue_setup, load_finetune_config
-    from electra_cli.qa import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.finetuning.train import GLUE_TASKS, glue_setup
+    from electra_cli.qa.train import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
+    from electra_cli.tasks import finetune as run_finetune
 
     flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
              "label_field": label_field, "max_seq_len": max_seq_len}
@@ -367,7 +373,7 @@ def predict(
 
     Example: electra-cli predict --model ft/ test.csv --out predictions.jsonl
     """
-    from electra_cli.predict import predict as run_predict
+    from electra_cli.serving.predict import predict as run_predict
 
     run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size,
                 id_field=id_field, keep_fields=keep_fields, overwrite=overwrite, question_field=question_field,
@@ -386,7 +392,7 @@ def convert(
 
     Example: electra-cli convert runs/small/checkpoints/step-00010000 --out exported/
     """
-    from electra_cli.convert import convert as run_convert
+    from electra_cli.serving.convert import convert as run_convert
 
     run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
 
@@ -406,7 +412,7 @@ def plot(
 
     Example: electra-cli plot runs/electra runs/mlm --out report/
     """
-    from electra_cli.plot import plot_runs
+    from electra_cli.watching.plot import plot_runs
 
     plot_runs(runs, out, finetune=finetune, overwrite=overwrite)
 

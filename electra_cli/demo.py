@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from electra_cli.console import console
+from electra_cli.core.console import console
 
 TASK_PACKAGES = ("asyncio", "concurrent", "email", "http", "importlib", "json", "logging", "multiprocessing",
                  "tkinter", "unittest", "urllib", "xml")
@@ -181,8 +181,8 @@ def calibrate_steps(recipe: str, overrides: list[str], minutes: float) -> tuple[
     import torch
 
     from electra_cli.bench import random_batch
-    from electra_cli.model import Electra, parameter_groups
-    from electra_cli.pretrain import load_pretrain_config
+    from electra_cli.pretraining.model import Electra, parameter_groups
+    from electra_cli.pretraining.recipe import load_pretrain_config
 
     cfg = load_pretrain_config(recipe, overrides)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -208,13 +208,15 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     """vocab -> shard -> pretrain -> finetune (pretrained and random init) -> predict, then the summary table."""
     from transformers import ElectraConfig
 
-    from electra_cli.corpus import CorpusOptions
-    from electra_cli.export import add_finetune_results
-    from electra_cli.finetune import finetune, load_finetune_config
-    from electra_cli.predict import predict
-    from electra_cli.pretrain import load_pretrain_config, pretrain
-    from electra_cli.shard import ShardSettings, shard_corpus
-    from electra_cli.vocab import VocabSettings, build_vocab
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.serving.predict import predict
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+    from electra_cli.tasks import finetune
+    from electra_cli.text.corpus import CorpusOptions
+    from electra_cli.vocab.train import VocabSettings, build_vocab
+    from electra_cli.watching.card import add_finetune_results
 
     out = Path(out)
     started = time.time()
@@ -337,8 +339,8 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
 def write_report(run_dir: Path, folder: Path) -> Path | None:
     """`electra-cli plot` of the run: its curves, health and the fine-tuning comparison its model card records.
     Returns the page, or None without matplotlib (an optional extra: the demo goes on without it)."""
-    from electra_cli.plot import plot_runs
-    from electra_cli.trackers import installed
+    from electra_cli.watching.plot import plot_runs
+    from electra_cli.watching.trackers import installed
 
     if not installed("matplotlib"):
         console.print("report skipped: matplotlib is not installed (pip install 'electra-cli[plot]')")
@@ -357,7 +359,7 @@ def save_random_init(config, tokenizer_dir: Path, folder: Path) -> None:
     import torch
     from transformers import ElectraForPreTraining
 
-    from electra_cli.checkpoint import copy_tokenizer
+    from electra_cli.pretraining.checkpoint import copy_tokenizer
 
     torch.manual_seed(0)
     ElectraForPreTraining(config).save_pretrained(folder, safe_serialization=True)

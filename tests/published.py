@@ -348,7 +348,14 @@ def write_sentencepiece_like(
     merges.txt beside tokenizer.json, `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3, `<mask>` last).
     Both load with AutoTokenizer (no sentencepiece needed), so a refusal has to come from the code under test.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

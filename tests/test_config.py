@@ -2,9 +2,9 @@
 
 import pytest
 
-from electra_cli import config as configlib
-from electra_cli.errors import UsageError
-from electra_cli.pretrain import PretrainConfig, load_pretrain_config
+from electra_cli.core import config as configlib
+from electra_cli.core.errors import UsageError
+from electra_cli.pretraining.recipe import PretrainConfig, load_pretrain_config
 
 RECIPES = sorted(configlib.RECIPES_DIR.rglob("*.toml"))  # the checkout's files; test_packaging checks the wheel
 

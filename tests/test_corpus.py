@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from electra_cli.corpus import Corpus, CorpusOptions
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.text.corpus import Corpus, CorpusOptions
 
 TEXT = "First sentence.\nSecond sentence.\n\nOther document.\n\n\n\nThird document, line one.\nline two.\n"
 DOCS = [["First sentence.", "Second sentence."], ["Other document."], ["Third document, line one.", "line two."]]
@@ -218,7 +218,7 @@ def test_unreadable_file_is_skipped(tmp_path):
 
 
 def test_a_folder_given_as_a_file_is_unreadable(tmp_path):
-    from electra_cli.corpus import InputFile
+    from electra_cli.text.corpus import InputFile
 
     corpus = Corpus([str(tmp_path)] if any(tmp_path.iterdir()) else [__file__])
     corpus.files = [InputFile(name=str(tmp_path), path=tmp_path, size=None)]

@@ -79,7 +79,7 @@ class E:
 
 
 def test_finetune_results_replace_earlier_ones_in_the_model_card(tmp_path):
-    from electra_cli.export import add_finetune_results
+    from electra_cli.watching.card import add_finetune_results
 
     card = tmp_path / "README.md"
     card.write_text("---\nlibrary_name: transformers\n---\n\n# ELECTRA\n\n## Health\n\nok\n\n## Recipe\n\n```toml\n```\n")

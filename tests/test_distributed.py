@@ -71,10 +71,10 @@ def test_two_processes_make_no_host_sync_outside_log_and_save_steps(tiny_shards,
 
 def test_ranks_without_a_saved_rng_state_get_their_own_streams(tiny_pretrained):
     """A checkpoint from one process, resumed by three: ranks 1 and 2 must not share one stream."""
-    from electra_cli.checkpoint import load_checkpoint, seed_rank
-    from electra_cli.model import Electra, parameter_groups
-    from electra_cli.pretrain import load_pretrain_config
-    from electra_cli.schedule import lr_lambda
+    from electra_cli.core.schedule import lr_lambda
+    from electra_cli.pretraining.checkpoint import load_checkpoint, seed_rank
+    from electra_cli.pretraining.model import Electra, parameter_groups
+    from electra_cli.pretraining.recipe import load_pretrain_config
 
     checkpoint = tiny_pretrained / "checkpoints" / "step-00000100"
     cfg = load_pretrain_config("electra-tiny", TINY)

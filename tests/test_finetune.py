@@ -10,10 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, ElectraForMaskedLM, ElectraForPreTraining, pipeline
+from transformers import (
+    AutoModelForSequenceClassification,
+    ElectraForMaskedLM,
+    ElectraForPreTraining,
+    pipeline,
+)
 
-from electra_cli import metrics
-from electra_cli.finetune import layerwise_groups
+from electra_cli.finetuning import metrics
+from electra_cli.finetuning.steps import layerwise_groups
 from tests.conftest import family_example, run_cli, write_family_task
 
 FAST = ("--epochs", "1", "--batch-size", "16", "--lr", "1e-3")  # one setting: no lr would be the built-in search
@@ -220,7 +225,7 @@ def test_layerwise_decay_groups_reference_and_contiguous(tiny_pretrained):
 
 
 def test_schedule_shapes_at_a_few_steps():
-    from electra_cli.schedule import lr_lambda
+    from electra_cli.core.schedule import lr_lambda
 
     reference = lr_lambda(10, 100, shape="reference")  # (1 - t/T) x min(1, t/W): the decay runs from step 0
     expected = {0: 0.0, 5: 0.95 * 0.5, 10: 0.9, 50: 0.5, 90: 0.1, 100: 0.0, 130: 0.0}
@@ -232,7 +237,7 @@ def test_schedule_shapes_at_a_few_steps():
 
 
 def test_adamw_without_bias_correction_against_a_hand_computed_step():
-    from electra_cli.schedule import UncorrectedAdamW
+    from electra_cli.core.schedule import UncorrectedAdamW
 
     lr, wd, eps = 0.1, 0.01, 1e-6
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
@@ -259,8 +264,9 @@ def test_adamw_without_bias_correction_against_a_hand_computed_step():
 
 
 def test_optimizer_and_schedule_are_the_reference_by_default_and_hf_style_by_settings(tiny_pretrained):
-    from electra_cli.finetune import FinetuneConfig, load_finetune_config, make_optimizer
-    from electra_cli.schedule import UncorrectedAdamW
+    from electra_cli.core.schedule import UncorrectedAdamW
+    from electra_cli.finetuning.config import FinetuneConfig, load_finetune_config
+    from electra_cli.finetuning.steps import make_optimizer
 
     model = AutoModelForSequenceClassification.from_pretrained(disc(tiny_pretrained), num_labels=2)
     optimizer, scheduler = make_optimizer(model, FinetuneConfig(), 1e-3, 0.8, total=100)
@@ -282,7 +288,7 @@ def test_optimizer_and_schedule_are_the_reference_by_default_and_hf_style_by_set
 def test_reference_head_is_saved_as_an_hf_head_with_the_same_logits():
     from transformers import ElectraConfig
 
-    from electra_cli.finetune import ClsHead
+    from electra_cli.finetuning.train import ClsHead
 
     config = ElectraConfig(vocab_size=50, hidden_size=16, embedding_size=8, num_hidden_layers=1, num_attention_heads=2,
                            intermediate_size=32, num_labels=3)
@@ -320,7 +326,8 @@ def test_electra_recipe_output_has_the_one_layer_head_and_loads_in_a_pipeline(ti
 def test_double_unordered_trains_both_orders_and_leaves_validation_alone(tiny_pretrained, tmp_path):
     from transformers import AutoTokenizer
 
-    from electra_cli.finetune import FinetuneConfig, glue_setup, load_examples
+    from electra_cli.finetuning.config import FinetuneConfig
+    from electra_cli.finetuning.train import glue_setup, load_examples
 
     rng = __import__("random").Random(5)
     path = tmp_path / "pairs.csv"

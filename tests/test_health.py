@@ -44,10 +44,12 @@ def test_a_run_that_ends_on_the_plateau_warns_and_says_so_in_the_card(tiny_shard
 
 
 def test_the_verdict_tells_still_learning_from_stuck_at_any_step():
-    from electra_cli.pretrain import health_report, load_pretrain_config
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.watching.health import health_report
 
     cfg = load_pretrain_config("electra-tiny", [])  # warmup 200 steps
-    at = lambda ratio, step: health_report({"disc_loss": 0.39 * ratio, "disc_entropy": 0.39}, cfg, step)["verdict"]  # noqa: E731
+    at = lambda ratio, step: health_report({"disc_loss": 0.39 * ratio, "disc_entropy": 0.39}, cfg.model.objective,
+                                          cfg.optim.warmup_steps, step)["verdict"]  # noqa: E731
     assert at(1.8, 30) == "still learning"  # far above the plateau early on: not learned the base rate yet
     assert at(1.0, 30) == "still learning"  # on the plateau during warmup: normal
     assert at(1.0, 1500) == "stuck on the plateau"  # on it long after warmup

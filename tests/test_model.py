@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from electra_cli.model import (
+from electra_cli.pretraining.model import (
     Electra,
     ModelConfig,
     binary_entropy,
@@ -16,7 +16,7 @@ from electra_cli.model import (
     parameter_groups,
     roc_auc,
 )
-from electra_cli.vocab import CLS_ID, MASK_ID, PAD_ID, SEP_ID
+from electra_cli.vocab.wordpiece import CLS_ID, MASK_ID, PAD_ID, SEP_ID
 
 VOCAB = 120
 SMALL = dict(layers=2, hidden=64, embedding=32, heads=2, generator_multiplier=0.5, max_position=64, dropout=0.0)
@@ -197,7 +197,7 @@ def test_flops_count_the_embedding_projection():
 
 @pytest.mark.parametrize("objective", ["electra", "mlm"])
 def test_bad_sizes_are_usage_errors(objective):
-    from electra_cli.errors import UsageError
+    from electra_cli.core.errors import UsageError
 
     with pytest.raises(UsageError, match="divisible"):
         ModelConfig(hidden=100, heads=3, objective=objective)

@@ -48,7 +48,8 @@ def test_fine_tuning_shows_no_load_report(tiny_pretrained, tmp_path, capfd, monk
     assert "columns text='text', label='label'; labels animal, place" in result.output
     assert "wrote " + str(tmp_path / "a") in result.output.replace("\n", "")
 
-    from electra_cli.finetune import FinetuneConfig, finetune
+    from electra_cli.finetuning.config import FinetuneConfig
+    from electra_cli.tasks import finetune
 
     monkeypatch.setattr(hf_logging, "_tqdm_active", True)  # as in a fresh process: bars on, warnings shown
     verbosity = hf_logging.get_verbosity()

@@ -85,7 +85,7 @@ def test_installed_package_is_the_wheel_not_the_checkout(venv, tmp_path):
 
 def test_recipes_from_the_wheel_as_a_zip(wheel, venv, tmp_path):
     """A pure-Python wheel is an importable zip: the recipes must read from inside it too."""
-    code = ("import electra_cli; from electra_cli import config as c; assert electra_cli.__file__.startswith(%r); "
+    code = ("import electra_cli; from electra_cli.core import config as c; assert electra_cli.__file__.startswith(%r); "
             "print(c.read_toml(c.find_recipe('electra-small', 'finetune'))['lr'])" % str(wheel))
     out = run(venv / "bin" / "python", "-c", code, cwd=tmp_path, env={**ENV, "PYTHONPATH": str(wheel)})
     assert float(out.stdout) > 0

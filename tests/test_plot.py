@@ -8,7 +8,7 @@ import shutil
 import struct
 import sys
 
-from electra_cli.plot import FIGURES, read_metrics
+from electra_cli.watching.plot import FIGURES, read_metrics
 from tests.conftest import pretrain_args, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from electra_cli.precision import device_peak_flops, resolve_precision
+from electra_cli.core.precision import device_peak_flops, resolve_precision
 
 
 @pytest.mark.parametrize(("capability", "name", "expected"), [
@@ -31,7 +31,8 @@ def test_cpu_runs_in_fp32(monkeypatch):
 def test_finetune_and_bench_use_the_same_rule():
     import inspect
 
-    from electra_cli import bench, finetune
+    from electra_cli import bench
+    from electra_cli.finetuning import train as finetune
 
     for module in (bench, finetune):
         source = inspect.getsource(module)

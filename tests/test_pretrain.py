@@ -7,9 +7,13 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForSequenceClassification, ElectraForMaskedLM, ElectraForPreTraining
+from transformers import (
+    AutoModelForSequenceClassification,
+    ElectraForMaskedLM,
+    ElectraForPreTraining,
+)
 
-from electra_cli.checkpoint import COMPLETE
+from electra_cli.pretraining.checkpoint import COMPLETE
 from tests.conftest import pretrain_args, run_cli
 
 
@@ -28,7 +32,7 @@ def trained(tiny_shards, tmp_path_factory):
 
 def non_pad_tokens(shards, steps: int, batch: int = 16) -> int:
     """Real (non-pad) tokens in the first `steps` global batches of the data order."""
-    from electra_cli.data import ShardSet, TrainOrder
+    from electra_cli.shards.read import ShardSet, TrainOrder
 
     rows = ShardSet(shards, "train")
     order = TrainOrder(len(rows), 1234, batch, batch, 0, 1)
@@ -63,8 +67,8 @@ def test_discriminator_leaves_the_plateau_and_beats_the_all_original_baseline(tr
 
 
 def test_exports_load_offline_and_match_the_in_memory_model(trained):
-    from electra_cli.model import Electra
-    from electra_cli.pretrain import load_pretrain_config
+    from electra_cli.pretraining.model import Electra
+    from electra_cli.pretraining.recipe import load_pretrain_config
     from tests.conftest import TINY
 
     disc = ElectraForPreTraining.from_pretrained(trained / "final" / "discriminator").eval()
@@ -170,7 +174,7 @@ def test_refusals(tiny_shards, trained, tmp_path):
 
 
 def test_non_finite_loss_is_skipped_then_stops(tiny_shards, tmp_path, monkeypatch):
-    from electra_cli import model as model_module
+    from electra_cli.pretraining import model as model_module
 
     real_forward = model_module.Electra.forward
     calls = {"n": 0}

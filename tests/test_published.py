@@ -110,7 +110,8 @@ def test_a_non_wordpiece_tokenizer_is_a_clear_error(tmp_path):
 
 def test_the_start_is_exact_and_the_embeddings_are_tied(google, tmp_path):
     """At step 0 both models' logits equal the published models' on the same input (fp32, eval mode)."""
-    from electra_cli.pretrain import load_pretrain_config, setup
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import setup
 
     overrides = RUN[3::2] + [f'init.discriminator="{google["disc"]}"', f'init.generator="{google["gen"]}"']
     cfg = load_pretrain_config("electra-tiny", overrides)
@@ -130,7 +131,8 @@ def test_the_start_is_exact_and_the_embeddings_are_tied(google, tmp_path):
 
 
 def test_untied_copies_follow_embedding_sharing(google, tmp_path):
-    from electra_cli.pretrain import load_pretrain_config, setup
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import setup
 
     disc, gen = write_electra_pair(tmp_path / "untied", google_vocab(WORDS), tie_embeddings=False)
     key = "electra.embeddings.word_embeddings.weight"

@@ -9,10 +9,16 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-from electra_cli import qa_metrics
-from electra_cli.finetune import FinetuneConfig
-from electra_cli.qa_data import QAExample, build_features, is_squad_json, looks_like_qa, read_qa_file
-from electra_cli.qa_decode import apply_threshold, decode
+from electra_cli.finetuning.config import FinetuneConfig
+from electra_cli.qa import metrics as qa_metrics
+from electra_cli.qa.data import (
+    QAExample,
+    build_features,
+    is_squad_json,
+    looks_like_qa,
+    read_qa_file,
+)
+from electra_cli.qa.decode import apply_threshold, decode
 from tests.conftest import run_cli
 from tests.published import write_google_electra_small, write_hfl_chinese_electra_small
 
@@ -311,7 +317,7 @@ def test_squad_v1_and_cmrc2018_presets_with_their_file_names(english_model, chin
 
 def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     """A QA run without a recipe gets 384 tokens and 2 epochs (the flags still win); a recipe keeps its own."""
-    from electra_cli.qa import qa_defaults_apply
+    from electra_cli.qa.train import qa_defaults_apply
 
     train = english_v2(tmp_path / "train.json")
     assert qa_defaults_apply(None, None, train, None) and qa_defaults_apply("squad-v2", None, None, None)
@@ -321,7 +327,9 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
                      tmp_path / "ft", "--set", "max_query_len=12", "--set", "epochs=0.5", "--batch-size", "4",
                      "--report-to", "tensorboard")
     assert result.exit_code == 0, result.output
-    from tests.test_trackers import read_scalars  # each seed's validation figures also went to TensorBoard
+    from tests.test_trackers import (
+        read_scalars,  # each seed's validation figures also went to TensorBoard
+    )
 
     scalars = read_scalars(tmp_path / "ft" / "tensorboard")
     f1 = json.loads((tmp_path / "ft" / "metrics.json").read_text())["seeds"][0]["f1"]
@@ -335,7 +343,7 @@ def test_qa_defaults_without_a_recipe(english_model, tmp_path):
 def test_a_search_over_rates_keeps_the_better_setting_and_scores_test_once(english_model, tmp_path, monkeypatch):
     """`--lr 1e-6,5e-3`: both settings trained for each seed, the better median F1 kept (its threshold and model),
     every run in metrics.json, and the test split scored once, with the kept model."""
-    from electra_cli import qa
+    from electra_cli.qa import train as qa
 
     train = english_v2(tmp_path / "train.json")
     scored = []
@@ -362,8 +370,8 @@ def test_a_search_over_rates_keeps_the_better_setting_and_scores_test_once(engli
 
 
 def test_qa_recipes_load_with_the_reference_settings():
-    from electra_cli import config as configlib
-    from electra_cli.finetune import load_finetune_config
+    from electra_cli.core import config as configlib
+    from electra_cli.finetuning.config import load_finetune_config
 
     for name, lr, decay in (("electra-small-qa", 3e-4, 0.8), ("electra-base-qa", 1e-4, 0.8), ("electra-large-qa", 5e-5, 0.9)):
         path = configlib.RECIPES_DIR / "finetune" / f"{name}.toml"  # the checkout's (tests/test_packaging: the wheel's)

@@ -6,8 +6,8 @@ import sys
 
 from safetensors.torch import load_file
 
-from electra_cli import config as configlib
-from electra_cli.pretrain import PretrainConfig
+from electra_cli.core import config as configlib
+from electra_cli.pretraining.recipe import PretrainConfig
 from tests.conftest import pretrain_args, run_cli
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from electra_cli import collapse, metrics
+from electra_cli.finetuning import collapse, metrics
 from tests.conftest import family_example, run_cli, write_family_task
 
 
@@ -48,7 +48,7 @@ def kept_accuracy(out, val):
 def test_search_picks_the_clearly_better_rate_and_scores_test_once(tiny_pretrained, family, tmp_path, monkeypatch):
     """lr 1e-5 cannot learn the word-family task in 6 epochs; 1e-3 does: the search must choose 1e-3, keep its
     median seed's model, write every setting x seed with its curve, and score the test split once."""
-    from electra_cli import finetune as finetune_module
+    from electra_cli.finetuning import train as finetune_module
 
     train, val, test = family
     scored = []
@@ -97,7 +97,8 @@ def test_search_picks_the_clearly_better_rate_and_scores_test_once(tiny_pretrain
 def test_best_epoch_keeps_the_best_state_and_last_keeps_the_last(tiny_pretrained, family, tmp_path):
     """Validation labels swapped (animal <-> place): the more the model learns the task, the worse it scores, so the
     best validation point is an early one and the last is near 0; each `select` must keep its own state."""
-    from electra_cli.finetune import finetune, load_finetune_config
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.tasks import finetune
 
     train, val, _ = family
     swapped = tmp_path / "swapped.jsonl"
@@ -185,8 +186,12 @@ def test_regression_search_over_epochs_and_layer_decay(tiny_pretrained, tmp_path
 
 
 def test_default_is_a_small_built_in_search_and_recipes_stay_fixed(tiny_pretrained, tmp_path):
-    from electra_cli.finetune import SEARCHABLE, FinetuneConfig, load_finetune_config
-    from electra_cli.search import expand
+    from electra_cli.finetuning.config import (
+        SEARCHABLE,
+        FinetuneConfig,
+        load_finetune_config,
+    )
+    from electra_cli.finetuning.search import expand
 
     settings = expand(FinetuneConfig(), hidden=64, layers=2, searchable=SEARCHABLE)
     assert [(s.lr, s.decay, s.cfg.epochs) for s in settings] == [(3e-4, 0.8, 3.0), (1e-3, 0.8, 3.0)]
@@ -204,7 +209,7 @@ def test_default_is_a_small_built_in_search_and_recipes_stay_fixed(tiny_pretrain
 
 
 def test_balanced_class_weights_raise_the_minority_class_recall(tiny_pretrained, tmp_path):
-    from electra_cli.finetune import class_weights
+    from electra_cli.finetuning.train import class_weights
 
     assert class_weights([0, 0, 0, 1], 2).tolist() == pytest.approx([4 / 6, 2.0])
     assert class_weights([[0, -100, 0], [1, 0]], 2).tolist() == pytest.approx([4 / 6, 2.0])  # tokens: -100 skipped

@@ -9,9 +9,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from electra_cli.shard import CLS_ID, SEP_ID, pack_document, recorded_vocab_dir
-from electra_cli.vocab import PAD_ID
-from tests.conftest import flip_byte, pretrain_args, run_cli, write_grammar_corpus, write_text_corpus
+from electra_cli.shards.write import CLS_ID, SEP_ID, pack_document, recorded_vocab_dir
+from electra_cli.vocab.wordpiece import PAD_ID
+from tests.conftest import (
+    flip_byte,
+    pretrain_args,
+    run_cli,
+    write_grammar_corpus,
+    write_text_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +253,7 @@ def test_special_token_strings_in_raw_text_stay_text(built, tmp_path, literal):
     result = run_cli("shard", corpus, "--vocab", built / "vocab", "--out", tmp_path / "s", "--max-seq-len", "64",
                      "--workers", "1", "--validation-fraction", "0")
     assert result.exit_code == 0, result.output
-    from electra_cli.vocab import MASK_ID
+    from electra_cli.vocab.wordpiece import MASK_ID
 
     for row in all_rows(tmp_path / "s", "train"):
         assert PAD_ID not in row and MASK_ID not in row and CLS_ID not in row[1:]

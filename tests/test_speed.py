@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from electra_cli.model import Electra, ModelConfig
-from electra_cli.pretrain import maybe_compile
+from electra_cli.pretraining.model import Electra, ModelConfig
+from electra_cli.pretraining.train import maybe_compile
 from tests.conftest import pretrain_args, run_cli
 from tests.test_model import SMALL, VOCAB, batch
 

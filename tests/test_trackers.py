@@ -9,8 +9,13 @@ import sys
 
 import pytest
 
-from electra_cli.errors import UsageError
-from electra_cli.trackers import Trackers, flatten_scalars, hyperparameters, parse_report_to
+from electra_cli.core.errors import UsageError
+from electra_cli.watching.trackers import (
+    Trackers,
+    flatten_scalars,
+    hyperparameters,
+    parse_report_to,
+)
 from tests.conftest import pretrain_args, run_cli
 
 
@@ -148,7 +153,7 @@ def test_a_tracker_that_cannot_start_is_left_out(tiny_shards, tmp_path, monkeypa
 
 def test_the_api_as_fine_tuning_uses_it(tmp_path):
     """One set of trackers over several seeds (fine-tuning builds an Accelerator per seed): nested values."""
-    from electra_cli.trackers import open_trackers
+    from electra_cli.watching.trackers import open_trackers
 
     with open_trackers("tensorboard", tmp_path, "ft", {"lr": 1e-3, "seeds": [1, 2]}) as trackers:
         for seed in (1, 2):
@@ -163,7 +168,7 @@ def test_the_api_as_fine_tuning_uses_it(tmp_path):
 
 
 def test_the_progress_line_shows_the_last_validation():
-    from electra_cli.pretrain import progress_line
+    from electra_cli.pretraining.train import progress_line
 
     record = {"loss": 20.5, "disc_loss": 0.35, "disc_entropy": 0.39, "disc_loss_ratio": 0.897, "gen_acc": 0.25,
               "tokens_per_s": 51234.0}

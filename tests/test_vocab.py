@@ -7,8 +7,10 @@ import sys
 import pytest
 from transformers import AutoTokenizer, BertTokenizer, ElectraTokenizerFast
 
-from electra_cli.atomic import sha256_file
-from electra_cli.vocab import SPECIAL_TOKENS, canonical_order, load_vocab_manifest
+from electra_cli.core.atomic import sha256_file
+from electra_cli.vocab.load import load_vocab_manifest
+from electra_cli.vocab.train import canonical_order
+from electra_cli.vocab.wordpiece import SPECIAL_TOKENS
 from tests.conftest import run_cli, write_text_corpus
 
 MIXED = [

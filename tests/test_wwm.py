@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from electra_cli.data import ShardSet
-from electra_cli.model import masked_slots, whole_word_positions
-from electra_cli.vocab import OUR_SPECIAL_IDS
-from electra_cli.words import word_piece_table
+from electra_cli.pretraining.model import masked_slots, whole_word_positions
+from electra_cli.pretraining.words import word_piece_table
+from electra_cli.shards.read import ShardSet
+from electra_cli.vocab.wordpiece import OUR_SPECIAL_IDS
 from tests.conftest import pretrain_args, run_cli
 from tests.published import GOOGLE_SPECIAL_IDS, write_hfl_chinese_electra_small
 

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from electra_cli.errors import UsageError
+from electra_cli.core.errors import UsageError
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

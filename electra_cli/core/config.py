@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import tomli_w
 
-from electra_cli.errors import UsageError
+from electra_cli.core.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable  # a Path, or a file inside a zip
 
 T = TypeVar("T")
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"  # a checkout that is on sys.path, not installed
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"  # a checkout that is on sys.path, not installed
 
 
 def recipes_dir() -> Traversable:

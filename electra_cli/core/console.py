@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -185,3 +186,15 @@ def count_progress(description: str, every: float | None = None) -> Progress:
         in_bytes=False,
         every=every,
     )
+
+
+def format_duration(seconds: float) -> str:
+    """e.g. "3m 07s", "2h 05m", "1d 4h"; "?" when not finite (an ETA before the first measurement)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60:02d}s"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from electra_cli.console import log
+from electra_cli.core.console import log
 
 # Dense peak FLOP/s per device in the precision `auto` picks there (vendor datasheets, without sparsity):
 # bf16 on compute capability >= 8.0, fp16 tensor cores on V100 (7.0) and T4 (7.5), which have no bf16 units.

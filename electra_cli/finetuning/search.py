@@ -1,6 +1,6 @@
 """The fine-tuning search: settings from list-valued fields, the choice of a setting, and the table of results.
 
-A list in lr, layer_decay, weight_decay, epochs, warmup_ratio or batch_size (finetune.SEARCHABLE) is a search:
+A list in lr, layer_decay, weight_decay, epochs, warmup_ratio or batch_size (config.SEARCHABLE) is a search:
 every combination is one setting, each setting is trained once per seed, and the setting whose validation median
 is highest wins (ties: the one listed first). lr = 0 (the default when nothing says otherwise) is the built-in
 search over `auto_lrs`: the paper's rate for the model's size and the next one up, since small or briefly
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from electra_cli import collapse
+from electra_cli.finetuning import collapse
 
 
 @dataclass
@@ -70,10 +70,13 @@ def number(value) -> str:
     return f"{value:g}"
 
 
+def default_lr(hidden: int) -> float:
+    """The paper's fine-tuning rate by model size: 3e-4 small, 1e-4 base, 5e-5 large."""
+    return 3e-4 if hidden <= 256 else 1e-4 if hidden <= 768 else 5e-5
+
+
 def auto_lrs(hidden: int) -> list[float]:
     """The built-in search's rates: the paper's rate for this size and the next one up (x 3.3 or x 2)."""
-    from electra_cli.finetune import default_lr
-
     paper = default_lr(hidden)
     return [paper, {3e-4: 1e-3, 1e-4: 3e-4, 5e-5: 1e-4}[paper]]
 
@@ -170,3 +173,19 @@ def results_table(settings: list[Setting], runs: list[dict], summaries: list[dic
                                       for m in metric_names), "", f"{summary['collapsed']} collapsed" if summary[
                           "collapsed"] else "", "", end_section=True, style="bold" if setting.index == chosen else None)
     return table
+
+
+def describe_search(cfg, settings: list) -> str:
+    """e.g. "lr 3e-4, layer decay 0.8, 3 epochs" or "search: lr 3e-4, 1e-3 (built in), ... = 2 settings"."""
+    first = settings[0]
+    parts = []
+    for name, label in (("lr", "lr"), ("layer_decay", "layer decay"), ("epochs", "epochs"),
+                        ("batch_size", "batch"), ("warmup_ratio", "warmup"), ("weight_decay", "weight decay")):
+        options = list(dict.fromkeys(s.values()[name] for s in settings))
+        if len(options) > 1 or name in ("lr", "layer_decay", "epochs"):
+            text = f"{label} {', '.join(number(v) for v in options)}"
+            parts.append(text + (" (built in: lr=0)" if name == "lr" and not cfg.lr else ""))
+    described = ", ".join(parts)
+    if len(settings) == 1:
+        return described
+    return f"search over {described} = {len(settings)} settings (first: {first.label()})"

@@ -14,101 +14,30 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 
-from electra_cli import collapse as collapse_lib
-from electra_cli import config as configlib
-from electra_cli import metrics as metriclib
-from electra_cli import search
-from electra_cli.atomic import atomic_dir, check_output_dir
-from electra_cli.console import console, count_progress, log, quiet_transformers
-from electra_cli.errors import DataError, UsageError
-from electra_cli.export import exported_discriminator
-from electra_cli.precision import resolve_precision
-from electra_cli.schedule import Shape, UncorrectedAdamW, lr_lambda
-from electra_cli.tables import read_records, require_field
-from electra_cli.trackers import open_trackers, parse_report_to
+from electra_cli.core.atomic import atomic_dir, check_output_dir
+from electra_cli.core.console import console, count_progress, log, quiet_transformers
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.core.precision import resolve_precision
+from electra_cli.finetuning import collapse as collapse_lib
+from electra_cli.finetuning import metrics as metriclib
+from electra_cli.finetuning import search
+from electra_cli.finetuning.config import (
+    SEARCHABLE,
+    FinetuneConfig,
+    TaskType,
+    field_values,
+)
+from electra_cli.finetuning.search import describe_search
+from electra_cli.finetuning.steps import make_optimizer, padded_inputs, training_step
+from electra_cli.text.tables import read_records, require_field
+from electra_cli.watching.trackers import open_trackers, parse_report_to
 
-TaskType = Literal["classification", "regression", "token-classification", "question-answering"]
 METRICS_FILE = "metrics.json"
-# Fields whose value may be a list: a search over those values (`--lr 1e-4,3e-4`, `--set layer_decay=0.8,0.9`).
-SEARCHABLE = ("lr", "layer_decay", "weight_decay", "epochs", "warmup_ratio", "batch_size")
-
-
-def field_values(value) -> list:
-    """A searchable field's values: a list as it is, one number as a list of one."""
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-@dataclass
-class FinetuneConfig:
-    """A fine-tuning recipe; zeros mean "by the rules above"."""
-
-    task_type: TaskType = "classification"  # or regression, token-classification, question-answering (SQuAD data: auto)
-    text_field: str = "text"  # column with the text (first segment)
-    text_pair_field: str = ""  # column with the second segment, for pair tasks
-    label_field: str = "label"  # column with the label (a class name or a number for regression)
-    tokens_field: str = "tokens"  # token classification: list of words (JSONL)
-    tags_field: str = "tags"  # token classification: list of tags (JSONL)
-    metric: str = ""  # accuracy, f1_accuracy, mcc or pearson_spearman; "" = by task type
-    max_seq_len: int = 128  # longer inputs are truncated
-    # A list for lr, layer_decay, weight_decay, epochs, warmup_ratio or batch_size is a search (SEARCHABLE): every
-    # combination is trained for every seed and the best validation median wins.
-    lr: float | list[float] = 0.0  # 0: a search over auto_lrs (the paper's rate by size, and about 3x it)
-    layer_decay: float | list[float] = 0.0  # 0: 0.8, or 0.9 for 24-layer models
-    weight_decay: float | list[float] = 0.0
-    epochs: float | list[float] = 3.0
-    warmup_ratio: float | list[float] = 0.1
-    schedule: Shape = "reference"  # reference: lr x (1 - t/T) x min(1, t/W); or warmup-then-decay
-    adam_bias_correction: bool = False  # false: AdamW without bias correction, as the reference; true: torch's AdamW
-    layer_decay_style: Literal["reference", "contiguous"] = "reference"  # d^(L+2-depth), top layer d^2; or d^(L+1-depth)
-    head: Literal["reference", "hf"] = "reference"  # reference: dropout + one dense layer on [CLS]; hf: the HF class's head
-    double_unordered: bool | None = None  # also train on each pair as (B, A); unset: on for GLUE MRPC and STS-B only
-    batch_size: int | list[int] = 32
-    eval_batch_size: int = 64
-    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed (and setting); median, mean, each
-    keep: Literal["median", "best"] = "median"  # which seed's model of the chosen setting is kept in OUT
-    eval_every: int = 0  # validate every N optimizer steps; 0: after every epoch (and always at the end)
-    select: Literal["last", "best-epoch"] = "last"  # a seed's model: its last state, or its best validation point
-    class_weights: Literal["none", "balanced"] = "none"  # balanced: loss weight n / (classes x count) per class
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-    # question answering (electra_cli/qa.py); without a recipe max_seq_len is 384 and epochs 2 for it (qa.QA_DEFAULTS)
-    question_field: str = "question"  # HF squad rows (JSONL/Parquet): the question column
-    context_field: str = "context"  # ... the context column
-    answers_field: str = "answers"  # ... {text: [...], answer_start: [...]}
-    id_field: str = "id"  # ... the question id (else the row number)
-    doc_stride: int = 128  # tokens between the starts of consecutive context windows (the reference's meaning)
-    max_query_len: int = 64  # questions are cut to this many tokens
-    n_best: int = 20  # start and end candidates per window when decoding
-    max_answer_len: int = 30  # longest answer, in tokens
-    language: Literal["auto", "en", "zh"] = "auto"  # metrics: SQuAD's (en) or CMRC 2018's (zh); auto: from the data
-    null_answers: bool | None = None  # questions may have no answer (SQuAD 2.0); unset: if the data has such questions
-    strict: bool = False  # a bad answer_start stops the run (exit 3) instead of being skipped and counted
-
-    def __post_init__(self) -> None:
-        problems = []
-        if any(not field_values(getattr(self, name)) for name in SEARCHABLE):
-            raise UsageError(f"an empty list searches nothing: give at least one value ({', '.join(SEARCHABLE)})")
-        if min(field_values(self.epochs)) <= 0 or min(field_values(self.batch_size)) < 1 or self.max_seq_len < 8:
-            problems.append("epochs must be > 0, batch_size >= 1, max_seq_len >= 8")
-        if isinstance(self.lr, list) and min(self.lr) <= 0:
-            problems.append("a learning rate in a search must be > 0 (a single lr = 0 means the built-in search)")
-        if self.eval_every < 0:
-            problems.append("eval_every must be >= 0 (0: after every epoch)")
-        if self.class_weights == "balanced" and self.task_type == "regression":
-            problems.append("class_weights = 'balanced' is for classification, not regression")
-        if not self.seeds:
-            problems.append("give at least one seed")
-        if self.doc_stride < 1 or self.max_query_len < 1 or self.n_best < 1 or self.max_answer_len < 1:
-            problems.append("doc_stride, max_query_len, n_best and max_answer_len must be >= 1")
-        if self.metric and self.metric not in metriclib.METRIC_SETS:
-            problems.append(f"metric must be one of {', '.join(metriclib.METRIC_SETS)}")
-        if problems:
-            raise UsageError("; ".join(problems))
 
 
 # GLUE's standard TSV layout: folder, dev file, text columns, label column, metric, epochs, header row, and
@@ -290,21 +219,6 @@ def encode_labels(examples: Examples, cfg: FinetuneConfig, label2id: dict | None
     return [label2id[label] for label in examples.labels]
 
 
-def padded_inputs(input_ids: Sequence, token_type_ids: Sequence, indices: Sequence[int], pad_id: int) -> dict:
-    """input_ids, token_type_ids and attention_mask of the rows `indices` (lists or arrays), padded to the longest
-    of them (dynamic padding: a batch of short rows stays short)."""
-    width = max(len(input_ids[i]) for i in indices)
-    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)  # (B, T)
-    types = torch.zeros((len(indices), width), dtype=torch.long)
-    mask = torch.zeros((len(indices), width), dtype=torch.long)
-    for row, i in enumerate(indices):
-        n = len(input_ids[i])
-        ids[row, :n] = torch.as_tensor(input_ids[i])
-        types[row, :n] = torch.as_tensor(token_type_ids[i])
-        mask[row, :n] = 1
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
-
-
 def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad_id: int, cfg: FinetuneConfig) -> dict:
     """A padded batch of examples, with their labels when given."""
     batch = padded_inputs(examples.input_ids, examples.token_type_ids, indices, pad_id)
@@ -322,52 +236,6 @@ def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad
 
 
 # ---- optimisation ----------------------------------------------------------------------------------------
-
-
-def default_lr(hidden: int) -> float:
-    return 3e-4 if hidden <= 256 else 1e-4 if hidden <= 768 else 5e-5
-
-
-def layerwise_groups(model: torch.nn.Module, lr: float, decay: float, weight_decay: float,
-                     style: Literal["reference", "contiguous"] = "reference") -> list[dict]:
-    """Parameter groups with lr = base x decay^(top - depth): embeddings depth 0, layer i depth i + 1, everything
-    above the encoder (pooler, classifier) depth top, so the head gets the base lr.
-
-    style "reference": top = L + 2, as google-research/electra's `_get_layer_lrs` (a depth is skipped: the last
-    layer gets lr x d^2, the embeddings lr x d^(L+2); its author called it a bug in google-research/electra#51, but
-    the published numbers used it). "contiguous": top = L + 1, the last layer gets lr x d.
-    """
-    layers = model.config.num_hidden_layers
-    top = layers + 2 if style == "reference" else layers + 1
-    groups: dict[tuple[int, bool], dict] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if "embeddings" in name:
-            depth = 0
-        elif ".layer." in name:
-            depth = int(name.split(".layer.")[1].split(".")[0]) + 1
-        else:
-            depth = top
-        no_decay = param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias")
-        key = (depth, no_decay)
-        if key not in groups:
-            groups[key] = {
-                "params": [], "lr": lr * decay ** (top - depth), "weight_decay": 0.0 if no_decay else weight_decay,
-                "depth": depth,
-            }
-        groups[key]["params"].append(param)
-    return [groups[k] for k in sorted(groups)]
-
-
-def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig, lr: float, decay: float, total: int):
-    """The optimizer and lr scheduler of one fine-tuning run of `total` steps, as `cfg` says (the reference's by
-    default): AdamW with or without bias correction, layer-wise lrs, eps 1e-6, the schedule's shape."""
-    groups = layerwise_groups(model, lr, decay, cfg.weight_decay, cfg.layer_decay_style)
-    adamw = torch.optim.AdamW if cfg.adam_bias_correction else UncorrectedAdamW
-    optimizer = adamw(groups, lr=lr, eps=1e-6)
-    schedule = lr_lambda(int(cfg.warmup_ratio * total), total, cfg.schedule)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
 class ClsHead(torch.nn.Module):
@@ -394,7 +262,9 @@ class ClsHead(torch.nn.Module):
         """An ElectraClassificationHead that computes this head's logits exactly (dropout aside): since
         gelu(z) - gelu(-z) = z for every z, dense = [W; -W; 0] and out_proj = [I, -I, 0] give W x + b. Fine-tuning
         the saved folder further with HF trains it as HF's two-layer head from that start."""
-        from transformers.models.electra.modeling_electra import ElectraClassificationHead
+        from transformers.models.electra.modeling_electra import (
+            ElectraClassificationHead,
+        )
 
         weight, bias = self.out.weight, self.out.bias  # (k, H), (k,)
         k = weight.shape[0]
@@ -436,16 +306,6 @@ def finetune(
 
     parse_report_to(report_to)  # a missing tracker package stops the run before any work
     model_dir, out = Path(model_dir), Path(out)
-    if not (model_dir / "config.json").is_file():
-        final = exported_discriminator(model_dir)
-        hint = f"; it is a pretrain run folder: use --model {final}" if final else ""
-        raise UsageError(f"{model_dir}: not a model folder (no config.json){hint}")
-    if is_question_answering(cfg, train_file):
-        from electra_cli.qa import finetune_qa
-
-        cfg.task_type = "question-answering"
-        return finetune_qa(cfg, model_dir, train_file, validation_file, out, test_file, overwrite, task_name,
-                           report_to=report_to)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train = load_examples(train_file, cfg, tokenizer, None, header, double_unordered=bool(cfg.double_unordered))
@@ -520,14 +380,6 @@ def finetune(
     return summary
 
 
-def is_question_answering(cfg: FinetuneConfig, train_file: Path | None) -> bool:
-    """QA when asked, or when the task type was left at its default and the training file is SQuAD-layout JSON
-    or HF squad rows (question, context, answers)."""
-    from electra_cli.qa_data import looks_like_qa
-
-    return cfg.task_type == "question-answering" or (cfg.task_type == "classification" and looks_like_qa(train_file, cfg))
-
-
 def validation_to_trackers(trackers, settings: list, then: ValidationHook | None) -> ValidationHook | None:
     """The validation hook that also sends each point to the trackers as `[<setting>/]seed-<n>/validation/<metric>`,
     on one step axis that keeps counting across settings and seeds (W&B drops a step that goes back)."""
@@ -550,22 +402,6 @@ def validation_to_trackers(trackers, settings: list, then: ValidationHook | None
     return hook
 
 
-def describe_search(cfg: FinetuneConfig, settings: list) -> str:
-    """e.g. "lr 3e-4, layer decay 0.8, 3 epochs" or "search: lr 3e-4, 1e-3 (built in), ... = 2 settings"."""
-    first = settings[0]
-    parts = []
-    for name, label in (("lr", "lr"), ("layer_decay", "layer decay"), ("epochs", "epochs"),
-                        ("batch_size", "batch"), ("warmup_ratio", "warmup"), ("weight_decay", "weight decay")):
-        options = list(dict.fromkeys(s.values()[name] for s in settings))
-        if len(options) > 1 or name in ("lr", "layer_decay", "epochs"):
-            text = f"{label} {', '.join(search.number(v) for v in options)}"
-            parts.append(text + (" (built in: lr=0)" if name == "lr" and not cfg.lr else ""))
-    described = ", ".join(parts)
-    if len(settings) == 1:
-        return described
-    return f"search over {described} = {len(settings)} settings (first: {first.label()})"
-
-
 def used_columns(cfg: FinetuneConfig) -> str:
     """The columns a run reads, for its summary line (a wrong column is the commonest first-run mistake)."""
     if cfg.task_type == "token-classification":
@@ -586,8 +422,11 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
     save it to `seed_dir` with its validation predictions; returns its metrics, curve and collapse check."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
-    from transformers import ElectraForSequenceClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        ElectraForSequenceClassification,
+    )
 
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)
@@ -667,24 +506,6 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
     return result
 
 
-def training_step(model, batch: dict, optimizer, scheduler, accelerator, weights: torch.Tensor | None) -> torch.Tensor:
-    """One optimizer step; with class weights the loss is the weighted cross-entropy of the logits."""
-    with accelerator.autocast():
-        if weights is None:
-            loss = model(**batch).loss
-        else:
-            labels = batch.pop("labels")
-            logits = model(**batch).logits  # (B, k) or (B, T, k)
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                                                     weight=weights, ignore_index=-100)
-    accelerator.backward(loss)
-    accelerator.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss
-
-
 def validation_steps(total: int, steps_per_epoch: int, eval_every: int) -> set[int]:
     """The optimizer steps after which validation runs: every epoch's end (or every `eval_every` steps) and the
     last step."""
@@ -710,7 +531,10 @@ def collapse_check(cfg: FinetuneConfig, gold: list, logits: list, id2label: dict
 def score_saved_model(folder: Path, examples: Examples, cfg: FinetuneConfig, metric_set: str, label2id, id2label,
                       tokenizer) -> dict:
     """Metrics of the model saved in `folder` on `examples` (the test split), with its predictions written there."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
     model_class = AutoModelForTokenClassification if cfg.task_type == "token-classification" else AutoModelForSequenceClassification
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -763,7 +587,3 @@ def write_predictions(path: Path, examples: Examples, logits: list, cfg: Finetun
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def load_finetune_config(recipe: str | None, overrides: list[str]) -> FinetuneConfig:
-    """defaults < recipe < overrides; a comma list for a searchable field (`lr=1e-4,3e-4`) is a search."""
-    path = configlib.find_recipe(recipe, "finetune") if recipe else None
-    return configlib.load_config(FinetuneConfig, path, search.search_overrides(overrides, SEARCHABLE))

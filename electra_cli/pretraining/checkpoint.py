@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
-from electra_cli.atomic import write_json_atomic, write_text_atomic
-from electra_cli.console import log
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.atomic import write_json_atomic, write_text_atomic
+from electra_cli.core.console import log
+from electra_cli.core.errors import DataError, UsageError
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
 COMPLETE = "COMPLETE"

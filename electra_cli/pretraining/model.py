@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
-from electra_cli.errors import UsageError
-from electra_cli.vocab import OUR_SPECIAL_IDS
+from electra_cli.core.errors import UsageError
+from electra_cli.vocab.wordpiece import OUR_SPECIAL_IDS
 
 MASK_PROB = 0.15  # share of real tokens masked per sequence
 MASK_SLOT_MARGIN = 0.005  # static number of masked slots: int((mask_prob + 0.005) * max_seq_len), as the reference

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from electra_cli.atomic import sha256_file
-from electra_cli.console import log
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.atomic import sha256_file
+from electra_cli.core.console import log
+from electra_cli.core.errors import DataError, UsageError
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra-mlm",
@@ -201,7 +201,7 @@ def mapped_state(source: Source, state: dict[str, torch.Tensor]) -> tuple[dict[s
 def load_sources(model, sources: dict[str, Source]) -> list[str]:
     """Load the sources into `model` (an Electra), generator first so that with tied embeddings the
     discriminator's copy wins; returns the report lines (also logged). Refuses a load that misses the encoder."""
-    from electra_cli.checkpoint import is_tied_alias
+    from electra_cli.pretraining.checkpoint import is_tied_alias
 
     report = []
     states = {}
@@ -262,7 +262,7 @@ def share_embeddings(model, states: dict[str, dict[str, torch.Tensor]]) -> list[
 
 def source_vocab_sha(source: Source) -> str | None:
     """The sha256 that identifies the source's vocabulary (as `load_vocab_manifest` computes it), if it has one."""
-    from electra_cli.vocab import load_vocab_manifest
+    from electra_cli.vocab.load import load_vocab_manifest
 
     if not any((source.folder / f).is_file() for f in ("vocab.txt", "tokenizer.json")):
         return None

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from electra_cli import config as configlib
-from electra_cli.errors import UsageError
-from electra_cli.model import ModelConfig
+from electra_cli.core import config as configlib
+from electra_cli.core.errors import UsageError
+from electra_cli.pretraining.model import ModelConfig
 
 
 @dataclass

@@ -18,9 +18,19 @@ from pathlib import Path
 
 import torch
 
-from electra_cli import config as configlib
-from electra_cli.atomic import sha256_file, write_text_atomic
-from electra_cli.checkpoint import (
+from electra_cli.core import config as configlib
+from electra_cli.core.atomic import sha256_file, write_text_atomic
+from electra_cli.core.console import console, count_progress, format_duration, log
+from electra_cli.core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    DataError,
+    ElectraCliError,
+    UsageError,
+)
+from electra_cli.core.precision import device_peak_flops, resolve_precision
+from electra_cli.core.schedule import lr_lambda
+from electra_cli.pretraining.checkpoint import (
     SHARDS_MANIFEST_COPY,
     TOKENIZER_FILES,
     TrainingState,
@@ -32,30 +42,32 @@ from electra_cli.checkpoint import (
     seed_rank,
     step_dir,
 )
-from electra_cli.console import console, count_progress, log
-from electra_cli.data import ShardSet, TrainOrder, eval_batches, train_batches
-from electra_cli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, DataError, ElectraCliError, UsageError
-from electra_cli.export import export_models
-from electra_cli.model import Electra, ModelConfig, flops_per_token, parameter_groups, roc_auc
-from electra_cli.precision import device_peak_flops, resolve_precision
-from electra_cli.published import apply_sources, find_sources, load_sources, source_vocab_sha
-from electra_cli.pretrain_config import (  # noqa: F401 - re-exported: callers build configs from here
-    DataConfig,
-    OptimConfig,
+from electra_cli.pretraining.export import export_models
+from electra_cli.pretraining.model import (
+    Electra,
+    flops_per_token,
+    parameter_groups,
+    roc_auc,
+)
+from electra_cli.pretraining.published import (
+    apply_sources,
+    find_sources,
+    load_sources,
+    source_vocab_sha,
+)
+from electra_cli.pretraining.recipe import (
     PretrainConfig,
-    TrainConfig,
     load_pretrain_config,
     resume_config,
 )
-from electra_cli.schedule import lr_lambda
-from electra_cli.shard import MANIFEST as SHARDS_MANIFEST
-from electra_cli.shard import load_manifest, recorded_vocab_dir
-from electra_cli.trackers import Trackers, open_trackers, parse_report_to
-from electra_cli.vocab import load_vocab_manifest
-from electra_cli.words import whole_word_setup
+from electra_cli.pretraining.words import whole_word_setup
+from electra_cli.shards.read import ShardSet, TrainOrder, eval_batches, train_batches
+from electra_cli.shards.write import MANIFEST as SHARDS_MANIFEST
+from electra_cli.shards.write import load_manifest, recorded_vocab_dir
+from electra_cli.vocab.load import load_vocab_manifest
+from electra_cli.watching.health import health_report
+from electra_cli.watching.trackers import Trackers, open_trackers, parse_report_to
 
-PLATEAU_RATIO = 0.9  # discriminator loss / entropy of the replaced fraction above this: not off the plateau
-ABOVE_PLATEAU_RATIO = 1.1  # above this the discriminator has not even learned the base rate yet: still learning
 EVAL_SEED = 20200  # masking for validation is the same every time, so validation figures are comparable
 CPU_ETA_WARNING_S = 3600  # on a CPU, say so when the first steps imply a run longer than this
 
@@ -182,7 +194,7 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
     check_sources(sources, vocab, shards)
     if cfg.data.verify == "hashes" and accelerator.is_main_process:
-        from electra_cli.shard import verify_shards
+        from electra_cli.shards.write import verify_shards
 
         verify_shards(shards)
 
@@ -501,23 +513,12 @@ def progress_line(record: dict, last_eval: dict | None = None) -> str:
     return line
 
 
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m {seconds % 60:02d}s"
-
-
 # ---- the end ---------------------------------------------------------------------------------------------
 
 
 def finish(run: Run, metrics: dict) -> dict:
     """Judge the discriminator against the plateau, export the final HF folders, say where they are."""
-    health = health_report(metrics, run.cfg, run.state.step)
+    health = health_report(metrics, run.cfg.model.objective, run.cfg.optim.warmup_steps, run.state.step)
     if run.is_main:
         export_models(run.raw_model, run.out / "final", run.vocab_dir, run.cfg, run.state, health, run.manifest)
         if health.get("verdict") in ("stuck on the plateau", "still learning"):
@@ -541,35 +542,6 @@ def end_distributed() -> None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-
-
-def health_report(metrics: dict, cfg: PretrainConfig, step: int | None = None) -> dict:
-    """Where the discriminator stands against the plateau (loss equal to the entropy of the replaced share).
-
-    verdict: "off the plateau" (ratio <= 0.9: it detects replacements); "still learning" (above 1.1: not even
-    at the base rate yet, or on the plateau during warmup); "stuck on the plateau" (on it after warmup).
-    """
-    if cfg.model.objective != "electra" or "disc_loss" not in metrics:
-        return {k: metrics[k] for k in ("gen_loss", "gen_acc") if k in metrics}
-    ratio = metrics["disc_loss"] / max(metrics["disc_entropy"], 1e-9)
-    warming_up = step is not None and step <= cfg.optim.warmup_steps
-    if ratio <= PLATEAU_RATIO:
-        verdict = "off the plateau"
-    elif ratio > ABOVE_PLATEAU_RATIO or warming_up:
-        verdict = "still learning"
-    else:
-        verdict = "stuck on the plateau"
-    return {
-        "disc_loss": metrics["disc_loss"],
-        "disc_entropy": metrics["disc_entropy"],
-        "disc_loss_ratio": ratio,
-        "disc_auc": metrics.get("disc_auc"),
-        "disc_f1": metrics.get("disc_f1"),
-        "gen_loss": metrics.get("gen_loss"),
-        "gen_acc": metrics.get("gen_acc"),
-        "on_plateau": ratio > PLATEAU_RATIO,
-        "verdict": verdict,
-    }
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from electra_cli.errors import UsageError
-from electra_cli.vocab import load_tokenizer
+from electra_cli.core.errors import UsageError
+from electra_cli.vocab.load import load_tokenizer
 
 CJK_SHARE_LIMIT = 0.05  # above this share of CJK-character tokens, ## pieces cannot stand for the words
 SAMPLE_ROWS = 2000  # training rows read to measure that share

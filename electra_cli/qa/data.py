@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from electra_cli.errors import DataError, UsageError
-from electra_cli.tables import read_records, require_field
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.text.tables import read_records, require_field
 
 
 @dataclass

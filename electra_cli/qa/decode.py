@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from electra_cli.qa_data import Features, QAExample
+from electra_cli.qa.data import Features, QAExample
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The model is HF's `AutoModelForQuestionAnswering` (ElectraForQuestionAnswering for ELECTRA: a start/end linear
 head on every token), so the output folder loads in `pipeline("question-answering")`. The optimizer, schedule,
-layer-wise lr decay and lr by size are fine-tuning's own (`finetune.make_optimizer`, `default_lr`); the
+layer-wise lr decay and lr by size are fine-tuning's own (`finetuning.steps.make_optimizer`, `search.default_lr`); the
 reference's QA settings on top: 2 epochs, questions up to 64 tokens, windows 128 tokens apart, 20-best decoding,
 answers up to 30 tokens. For data where questions may have no answer (SQuAD 2.0) the null-score threshold that
 maximises validation F1 is stored in `qa_config.json` beside the model, and `electra-cli predict` applies it.
@@ -19,14 +19,25 @@ from pathlib import Path
 
 import torch
 
-from electra_cli import qa_metrics, search
-from electra_cli.atomic import atomic_dir, check_output_dir
-from electra_cli.console import console, count_progress, log, quiet_transformers
-from electra_cli.errors import UsageError
-from electra_cli.precision import resolve_precision
-from electra_cli.qa_data import Features, QAData, build_features, detect_language, read_qa_file
-from electra_cli.qa_decode import Answer, apply_threshold, decode
-from electra_cli.trackers import open_trackers
+from electra_cli.core.atomic import atomic_dir, check_output_dir
+from electra_cli.core.console import console, count_progress, log, quiet_transformers
+from electra_cli.core.errors import UsageError
+from electra_cli.core.precision import resolve_precision
+from electra_cli.finetuning import search
+from electra_cli.finetuning.config import SEARCHABLE
+from electra_cli.finetuning.search import default_lr, describe_search
+from electra_cli.finetuning.steps import make_optimizer, padded_inputs, training_step
+from electra_cli.qa import metrics as qa_metrics
+from electra_cli.qa.data import (
+    Features,
+    QAData,
+    build_features,
+    detect_language,
+    looks_like_qa,
+    read_qa_file,
+)
+from electra_cli.qa.decode import Answer, apply_threshold, decode
+from electra_cli.watching.trackers import open_trackers
 
 QA_CONFIG_FILE = "qa_config.json"
 METRICS_FILE = "metrics.json"
@@ -58,8 +69,6 @@ def qa_setup(task: str, data_dir: Path, cfg) -> tuple[Path, Path]:
 def qa_defaults_apply(task: str | None, task_type: str | None, train: Path | None, recipe: str | None) -> bool:
     """Whether the CLI should put QA_DEFAULTS under the user's settings: a QA run without a recipe (a recipe
     says its own max_seq_len and epochs)."""
-    from electra_cli.qa_data import looks_like_qa
-
     if recipe:
         return False
     if task in QA_TASKS or task_type == "question-answering":
@@ -88,8 +97,6 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     field lists several: `--lr 1e-4,3e-4`); the setting with the best validation median F1 wins and its median (or
     best) seed's model is kept in `out`, the only model the test split is scored with."""
     from transformers import AutoConfig, AutoTokenizer
-
-    from electra_cli.finetune import SEARCHABLE, default_lr, describe_search
 
     model_dir, out = Path(model_dir), Path(out)
     check_output_dir(out, METRICS_FILE, overwrite, "fine-tuned model")
@@ -219,8 +226,6 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
     from accelerate.utils import set_seed
     from transformers import AutoModelForQuestionAnswering
 
-    from electra_cli.finetune import make_optimizer, training_step
-
     accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision), cpu=not torch.cuda.is_available())
     set_seed(seed)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
@@ -264,8 +269,6 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
 
 def collate(features: Features, indices, pad_id: int, labels: bool = False) -> dict:
     """A padded batch of windows (padded to the longest in the batch), with answer positions for training."""
-    from electra_cli.finetune import padded_inputs
-
     batch = padded_inputs(features.input_ids, features.token_type_ids, indices, pad_id)
     if labels:
         batch["start_positions"] = torch.tensor([features.start_positions[i] for i in indices])

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import torch
 
-from electra_cli import config as configlib
-from electra_cli.atomic import atomic_dir, check_output_dir
-from electra_cli.checkpoint import (
+from electra_cli.core import config as configlib
+from electra_cli.core.atomic import atomic_dir, check_output_dir
+from electra_cli.core.console import console, log
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.pretraining.checkpoint import (
     MODEL_FILE,
     SHARDS_MANIFEST_COPY,
     STATE_FILE,
@@ -24,8 +26,6 @@ from electra_cli.checkpoint import (
     is_loadable,
     is_tied_alias,
 )
-from electra_cli.console import console, log
-from electra_cli.errors import DataError, UsageError
 
 SANITY_TEXT = "the capital of france is [MASK] ."
 
@@ -56,9 +56,9 @@ def convert_checkpoint(folder: Path, out: Path) -> dict:
     """A pretrain step folder -> out/discriminator + out/generator, exactly as the final export."""
     from safetensors.torch import load_model
 
-    from electra_cli.export import export_models
-    from electra_cli.model import Electra
-    from electra_cli.pretrain import PretrainConfig
+    from electra_cli.pretraining.export import export_models
+    from electra_cli.pretraining.model import Electra
+    from electra_cli.pretraining.recipe import PretrainConfig
 
     problem = is_loadable(folder)
     if problem:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from electra_cli.atomic import atomic_file, check_output_file
-from electra_cli.console import log, quiet_transformers
-from electra_cli.errors import DataError, UsageError
-from electra_cli.export import exported_discriminator
-from electra_cli.tables import read_records, require_field
+from electra_cli.core.atomic import atomic_file, check_output_file
+from electra_cli.core.console import log, quiet_transformers
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.pretraining.export import exported_discriminator
+from electra_cli.text.tables import read_records, require_field
 
 MODEL_CLASSES = {"sequence": "AutoModelForSequenceClassification", "token": "AutoModelForTokenClassification",
                  "qa": "AutoModelForQuestionAnswering"}
@@ -199,7 +199,7 @@ def write_answers(sink, model, tokenizer, input_file: Path, device, question_fie
                   id_field: str, keep_fields: bool, batch_size: int, model_dir: Path) -> int:
     """Answer each row's question from its context, with the settings the folder was tuned with (qa_config.json;
     HF's defaults for a folder without one: 384 tokens, stride 128, every question answerable)."""
-    from electra_cli.qa_data import QAExample
+    from electra_cli.qa.data import QAExample
 
     settings = qa_settings(model_dir)
 
@@ -212,7 +212,7 @@ def write_answers(sink, model, tokenizer, input_file: Path, device, question_fie
 
 
 def qa_settings(model_dir: Path) -> dict:
-    from electra_cli.qa import QA_CONFIG_FILE
+    from electra_cli.qa.train import QA_CONFIG_FILE
 
     settings = {"null_answers": False, "null_threshold": 0.0, "max_seq_len": 384, "doc_stride": 128,
                 "max_query_len": 64, "n_best": 20, "max_answer_len": 30}
@@ -226,9 +226,9 @@ def qa_settings(model_dir: Path) -> dict:
 
 
 def _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings) -> int:
-    from electra_cli.qa import window_logits
-    from electra_cli.qa_data import build_features
-    from electra_cli.qa_decode import apply_threshold, decode
+    from electra_cli.qa.data import build_features
+    from electra_cli.qa.decode import apply_threshold, decode
+    from electra_cli.qa.train import window_logits
 
     features = build_features(examples, tokenizer, settings["max_seq_len"], settings["doc_stride"],
                               settings["max_query_len"])

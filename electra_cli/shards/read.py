@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from electra_cli.errors import DataError
-from electra_cli.segment import WORDS_COLUMN, has_word_column
-from electra_cli.shard import load_manifest
-from electra_cli.vocab import OUR_SPECIAL_IDS
+from electra_cli.core.errors import DataError
+from electra_cli.shards.write import load_manifest
+from electra_cli.text.segment import WORDS_COLUMN, has_word_column
+from electra_cli.vocab.wordpiece import OUR_SPECIAL_IDS
 
 
 class ShardSet:

@@ -25,11 +25,16 @@ import numpy as np
 import pyarrow as pa
 
 from electra_cli import __version__
-from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
-from electra_cli.console import bytes_progress, log
-from electra_cli.corpus import Corpus, CorpusOptions, Document
-from electra_cli.errors import DataError, UsageError
-from electra_cli.segment import (
+from electra_cli.core.atomic import (
+    atomic_dir,
+    check_output_dir,
+    sha256_file,
+    write_json_atomic,
+)
+from electra_cli.core.console import bytes_progress, log
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.text.corpus import Corpus, CorpusOptions, Document
+from electra_cli.text.segment import (
     WORDS_COLUMN,
     check_available,
     continuation_flags,
@@ -37,8 +42,9 @@ from electra_cli.segment import (
     new_segmenter,
     read_user_dict,
 )
-from electra_cli.sentences import split_sentences
-from electra_cli.vocab import CLS_ID, SEP_ID, load_tokenizer, load_vocab_manifest
+from electra_cli.text.sentences import split_sentences
+from electra_cli.vocab.load import load_tokenizer, load_vocab_manifest
+from electra_cli.vocab.wordpiece import CLS_ID, SEP_ID
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

@@ -25,7 +25,7 @@ from pathlib import Path
 import zstandard
 from rich.table import Table
 
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.errors import DataError, UsageError
 
 Document = list[str]  # the non-blank lines (sentences) of one document, stripped
 
@@ -206,7 +206,7 @@ class Corpus:
 
     def report(self, title: str) -> None:
         """Print the end-of-run summary; a corpus that yielded nothing at all is an error."""
-        from electra_cli.console import console
+        from electra_cli.core.console import console
 
         if self.options.summary:
             console.print(summary_table(self.stats, title=title))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.errors import DataError, UsageError
 
 SEGMENTERS = ("none", "rjieba")
 WORDS_COLUMN = "word_continues"  # list<uint8> beside input_ids: 1 = continues the previous token's word

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.errors import DataError, UsageError
 
 csv.field_size_limit(sys.maxsize)
 

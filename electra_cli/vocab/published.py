@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from electra_cli.atomic import sha256_file
-from electra_cli.errors import DataError, UsageError
-from electra_cli.vocab import SPECIAL_ROLES, SPECIAL_TOKENS, new_tokenizer
+from electra_cli.core.atomic import sha256_file
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.vocab.wordpiece import SPECIAL_ROLES, SPECIAL_TOKENS, new_tokenizer
 
 NOT_WORDPIECE = ("spiece.model", "sentencepiece.bpe.model", "merges.txt", "vocab.json")
 

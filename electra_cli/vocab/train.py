@@ -14,18 +14,25 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, trainers
 
 from electra_cli import __version__
-from electra_cli.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
-from electra_cli.console import bytes_progress, log
-from electra_cli.corpus import Corpus, CorpusOptions
-from electra_cli.errors import DataError, UsageError
+from electra_cli.core.atomic import (
+    atomic_dir,
+    check_output_dir,
+    sha256_file,
+    write_json_atomic,
+)
+from electra_cli.core.console import bytes_progress, log
+from electra_cli.core.errors import UsageError
+from electra_cli.text.corpus import Corpus, CorpusOptions
+from electra_cli.vocab.load import MANIFEST
+from electra_cli.vocab.wordpiece import (
+    SPECIAL_TOKENS,
+    add_post_processor,
+    new_tokenizer,
+)
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, fixed by DESIGN.md
-SPECIAL_ROLES = ("pad", "unk", "cls", "sep", "mask")  # the keys of `special_ids`, in SPECIAL_TOKENS' order
-PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
-MANIFEST = "vocab.json"
 FORMAT_VERSION = 1
 MODEL_MAX_LENGTH = 512
 
@@ -49,31 +56,6 @@ class VocabSettings:
             problems.append(f"--limit-alphabet must be >= 1, got {self.limit_alphabet}")
         if problems:
             raise UsageError("; ".join(problems))
-
-
-def new_tokenizer(
-    lowercase: bool, vocab: dict[str, int] | None = None, unk: str = "[UNK]", strip_accents: bool | None = None,
-    chinese_chars: bool = True,
-) -> Tokenizer:
-    """A BERT-style WordPiece tokenizer: untrained, or over `vocab` (a published folder's vocab.txt).
-    strip_accents None follows lowercase, as in BERT."""
-    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token=unk, continuing_subword_prefix="##"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=chinese_chars, lowercase=lowercase,
-        strip_accents=lowercase if strip_accents is None else strip_accents,
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece(prefix="##")
-    return tokenizer
-
-
-def add_post_processor(tokenizer: Tokenizer) -> None:
-    """`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]` with type ids 0 for A and 1 for B."""
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0",
-        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)],
-    )
 
 
 def build_vocab(
@@ -184,47 +166,3 @@ def write_tokenizer_folder(tokenizer: Tokenizer, folder: Path, lowercase: bool) 
         "lowercase": lowercase,
         "special_tokens": SPECIAL_TOKENS,
     }
-
-
-OUR_SPECIAL_IDS = dict(zip(SPECIAL_ROLES, range(len(SPECIAL_TOKENS))))
-
-
-def load_vocab_manifest(folder: Path) -> dict:
-    """Read and check a vocabulary: a vocab folder of ours (its manifest parses and its sha256 matches vocab.txt),
-    or any HF model folder whose tokenizer is WordPiece (see hf_tokenizer.py). Either way the result names the
-    special tokens' ids (`special_ids`): nothing downstream assumes the ids of our own vocab."""
-    from electra_cli.hf_tokenizer import is_hf_folder, load_hf_vocab
-
-    folder = Path(folder)
-    path = folder / MANIFEST
-    if not folder.exists():
-        raise UsageError(f"{folder}: does not exist (expected a vocab folder from `electra-cli vocab`)")
-    if not path.is_file() and is_hf_folder(folder):
-        return load_hf_vocab(folder)[0]
-    if not path.is_file():
-        raise UsageError(f"{folder}: not a vocab folder (no {MANIFEST}); build one with `electra-cli vocab`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        expected = manifest["vocab_sha256"]
-        size = int(manifest["vocab_size"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{path}: invalid vocab manifest ({err})") from None
-    vocab_txt = folder / "vocab.txt"
-    if not vocab_txt.is_file() or sha256_file(vocab_txt) != expected:
-        raise DataError(f"{vocab_txt}: does not match the sha256 recorded in {MANIFEST}")
-    if not (folder / "tokenizer.json").is_file():
-        raise DataError(f"{folder}: tokenizer.json is missing")
-    manifest["vocab_size"] = size
-    manifest.setdefault("special_ids", OUR_SPECIAL_IDS)
-    manifest.setdefault("source", "electra-cli")
-    return manifest
-
-
-def load_tokenizer(folder: Path) -> Tokenizer:
-    """The fast tokenizer of a vocabulary `load_vocab_manifest` accepts."""
-    from electra_cli.hf_tokenizer import load_hf_vocab
-
-    folder = Path(folder)
-    if (folder / MANIFEST).is_file():
-        return Tokenizer.from_file(str(folder / "tokenizer.json"))
-    return load_hf_vocab(folder)[1]

@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from electra_cli import config as configlib
-from electra_cli.atomic import atomic_dir
-from electra_cli.console import console, log
-from electra_cli.errors import UsageError
+from electra_cli.core import config as configlib
+from electra_cli.core.atomic import atomic_dir
+from electra_cli.core.console import console, format_duration, log
+from electra_cli.core.errors import UsageError
+from electra_cli.watching.card import FINETUNE_HEADING
+from electra_cli.watching.health import health_report
 
 METRICS = "metrics.jsonl"
 INDEX = "index.html"
@@ -137,8 +139,6 @@ def load_run(path: Path) -> RunData:
 
 def card_results(card: Path) -> list[dict]:
     """The fine-tuning results a model card records (export.add_finetune_results' table)."""
-    from electra_cli.export import FINETUNE_HEADING
-
     if not card.is_file():
         return []
     text = card.read_text(encoding="utf-8", errors="replace")
@@ -418,13 +418,10 @@ def health(run: RunData) -> str:
         return f"generator loss {_fmt(figures.get('gen_loss'), '.3f')}, {gen}"
     verdict = ""
     if run.config:
-        from electra_cli.pretrain import health_report
-        from electra_cli.pretrain_config import PretrainConfig
-
-        try:
-            cfg = configlib.from_dict(PretrainConfig, run.config)
-            verdict = health_report(figures, cfg, figures["step"])["verdict"] + ": "
-        except (UsageError, KeyError, TypeError, ValueError):  # a config from another version: no verdict
+        try:  # the run's own config.toml (written by pretrain from the resolved recipe)
+            objective, warmup = run.config["model"]["objective"], int(run.config["optim"]["warmup_steps"])
+            verdict = health_report(figures, objective, warmup, figures["step"])["verdict"] + ": "
+        except (KeyError, TypeError, ValueError):  # a config from another version: no verdict
             pass
     ratio = figures["disc_loss"] / max(figures["disc_entropy"], 1e-9)
     auc = f", AUC {_fmt(figures['disc_auc'], '.2f')}" if _finite(figures.get("disc_auc")) else ""
@@ -477,8 +474,6 @@ def index_html(runs: list[RunData], figures: list[Figure], others: list[dict]) -
 
 
 def _duration(seconds: float) -> str:
-    from electra_cli.pretrain import format_duration
-
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
 
 

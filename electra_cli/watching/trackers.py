@@ -16,9 +16,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from electra_cli.config import flatten
-from electra_cli.console import log
-from electra_cli.errors import UsageError
+from electra_cli.core.config import flatten
+from electra_cli.core.console import log
+from electra_cli.core.errors import UsageError
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # tracker -> the module it needs (= the extra's name)
 TENSORBOARD_DIR = "tensorboard"  # RUN/tensorboard/

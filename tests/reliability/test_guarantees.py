@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from electra_cli.checkpoint import COMPLETE
+from electra_cli.pretraining.checkpoint import COMPLETE
 from tests.conftest import flip_byte, pretrain_args, run_cli, write_text_corpus
 
 PACKAGE = Path(__file__).resolve().parents[2] / "electra_cli"
@@ -171,7 +171,7 @@ def test_a_200_mb_line_is_skipped_with_bounded_memory(tmp_path):
         f.write(b"\n\nafter\n")
     # VmHWM (peak RSS of this process image): ru_maxrss would include the pytest parent's peak, inherited by fork
     code = (
-        "import re; from electra_cli.corpus import Corpus;"
+        "import re; from electra_cli.text.corpus import Corpus;"
         f"c = Corpus([{str(path)!r}]); docs = list(c.documents());"
         "hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) // 1024;"
         "print(docs, dict(c.stats.skipped), hwm)"
@@ -182,7 +182,7 @@ def test_a_200_mb_line_is_skipped_with_bounded_memory(tmp_path):
 
 
 def test_unreadable_folder_and_file_are_counted_not_fatal(tmp_path, monkeypatch):
-    from electra_cli import corpus as corpus_module
+    from electra_cli.text import corpus as corpus_module
 
     (tmp_path / "ok.txt").write_text("fine line\n")
     (tmp_path / "locked.txt").write_text("secret\n")
@@ -222,7 +222,7 @@ def test_disk_full_during_shard_leaves_nothing_that_looks_complete(tiny_shards, 
 
 
 def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tiny_shards, tmp_path, monkeypatch):
-    from electra_cli import checkpoint as ckpt
+    from electra_cli.pretraining import checkpoint as ckpt
 
     real_save = torch.save
     calls = {"n": 0}

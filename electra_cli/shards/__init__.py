@@ -1,0 +1,3 @@
+"""Shards: packing a corpus into Arrow IPC files of ELECTRA examples with a manifest (write), and reading them
+back as seeded, resumable batches for pretraining (read).
+"""
