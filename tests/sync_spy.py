@@ -40,5 +40,6 @@ def install(calls: list, patch=setattr) -> None:
 
 def steps_with_sync(calls: list, last_step: int) -> set[int]:
     """The training steps (1-based) in which the loop, the model or the data code made a host sync."""
-    in_loop = [c for c in calls if any(f in c[2] for f in ("pretrain.py", "model.py", "data.py"))]
+    loop_files = ("pretraining/train.py", "pretraining/model.py", "shards/read.py")
+    in_loop = [c for c in calls if any(f in c[2] for f in loop_files)]
     return {s - 1 for s, _, _ in in_loop if 1 < s <= last_step + 1}

@@ -57,7 +57,7 @@ class FinetuneConfig:
     select: Literal["last", "best-epoch"] = "last"  # a seed's model: its last state, or its best validation point
     class_weights: Literal["none", "balanced"] = "none"  # balanced: loss weight n / (classes x count) per class
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
-    # question answering (electra_cli/qa/train.py); without a recipe max_seq_len is 384 and epochs 2 for it (qa.QA_DEFAULTS)
+    # question answering (electra_cli/qa/train.py); without a recipe max_seq_len is 384 and epochs 2 for it (qa.train.QA_DEFAULTS)
     question_field: str = "question"  # HF squad rows (JSONL/Parquet): the question column
     context_field: str = "context"  # ... the context column
     answers_field: str = "answers"  # ... {text: [...], answer_start: [...]}

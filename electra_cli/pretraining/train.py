@@ -143,7 +143,7 @@ def pretrain(
 ) -> dict:
     """Pretrain ELECTRA on `shards`, writing checkpoints, metrics and the final HF folders under `out`.
 
-    report_to: trackers that show the metrics too ("tensorboard", "wandb"; see trackers.py).
+    report_to: trackers that show the metrics too ("tensorboard", "wandb"; see watching/trackers.py).
     """
     run = setup(cfg, Path(shards), Path(out), resume, vocab_dir, overwrite, verbose, report_to)
     final = run.out / "final"

@@ -1,6 +1,6 @@
 """Where whole-word masking finds its words: the shards' boundary column, or the vocabulary's `##` pieces.
 
-Shards written with `shard --segment rjieba` carry a `word_continues` column (segment.py) and that is used.
+Shards written with `shard --segment rjieba` carry a `word_continues` column (text/segment.py) and that is used.
 Without it, a WordPiece vocabulary tells the words apart by itself: a `##` piece continues the word before it,
 so a lookup table over the vocabulary (built here once, kept on the device) gives the boundaries of English or
 any other space-separated text, with our vocab folders and published ones alike. It cannot for Chinese, which the

@@ -65,7 +65,7 @@ class ShardSettings:
     validation_fraction: float = 0.005  # documents chosen by a hash of their text; at least one if there are two
     seed: int = 12345  # seeds the packing randomness (short targets, A/B splits, single segments)
     rows_per_shard: int = 100_000  # examples per Arrow file
-    split_sentences: bool = True  # split lines into sentences first (paragraph-per-line corpora; see sentences.py)
+    split_sentences: bool = True  # split lines into sentences first (paragraph-per-line corpora; see text/sentences.py)
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # tokenizing processes
     segment: str = "none"  # "rjieba": store Chinese word boundaries (column word_continues) for whole-word masking
     user_dict: str = ""  # jieba-format user dictionary (`word [freq] [tag]` per line) for the segmenter

@@ -1,6 +1,6 @@
 """Word boundaries for whole-word masking, found at `shard` time and stored beside the token ids.
 
-WordPiece text needs no segmenter (a `##` piece continues the word before it, see words.py), but Chinese text is
+WordPiece text needs no segmenter (a `##` piece continues the word before it, see pretraining/words.py), but Chinese text is
 split into single characters by the BERT pre-tokenizer, so its words come from a segmenter: jieba's dictionary and
 algorithm, run by rjieba (its Rust port: many times faster than pure-Python jieba, see bench/shard.py). The result
 is one flag per token, 1 where the token continues the word of the token before it: a later character of a

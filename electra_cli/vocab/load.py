@@ -21,7 +21,7 @@ MANIFEST = "vocab.json"
 
 def load_vocab_manifest(folder: Path) -> dict:
     """Read and check a vocabulary: a vocab folder of ours (its manifest parses and its sha256 matches vocab.txt),
-    or any HF model folder whose tokenizer is WordPiece (see published.py). Either way the result names the
+    or any HF model folder whose tokenizer is WordPiece (see vocab/published.py). Either way the result names the
     special tokens' ids (`special_ids`): nothing downstream assumes the ids of our own vocab."""
     folder = Path(folder)
     path = folder / MANIFEST

@@ -138,7 +138,7 @@ def load_run(path: Path) -> RunData:
 
 
 def card_results(card: Path) -> list[dict]:
-    """The fine-tuning results a model card records (export.add_finetune_results' table)."""
+    """The fine-tuning results a model card records (watching.card.add_finetune_results' table)."""
     if not card.is_file():
         return []
     text = card.read_text(encoding="utf-8", errors="replace")
