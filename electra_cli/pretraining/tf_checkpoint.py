@@ -310,7 +310,8 @@ def find_checkpoint(folder: Path) -> Path | None:
         return None
     state = folder / "checkpoint"
     if state.is_file():
-        match = re.search(r'^model_checkpoint_path:\s*"(.*)"', state.read_text(encoding="utf-8", errors="replace"), re.M)
+        text = state.read_text(encoding="utf-8", errors="replace")
+        match = re.search(r'^model_checkpoint_path:\s*"(.*)"', text, re.MULTILINE)
         if match:
             named = folder / Path(match.group(1).replace("\\", "/")).name
             if Path(f"{named}.index").is_file():
