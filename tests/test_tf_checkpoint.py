@@ -132,6 +132,16 @@ def test_convert_from_tf_config_option_and_refusals(tmp_path):
     assert not any((tmp_path / name).exists() for name in "bcdef")
 
 
+def test_a_bert_checkpoint_is_refused_naming_why(tmp_path):
+    from electra_cli.pretraining.tf_checkpoint import find_checkpoint
+
+    bert = DATA / "bert-tiny"
+    assert find_checkpoint(bert) == bert / "bert_model.ckpt"  # no `checkpoint` file, no step: the only index
+    result = run_cli("convert", "--from-tf", bert, "--out", tmp_path / "out")
+    assert result.exit_code == 3 and "not an ELECTRA checkpoint" in result.output, result.output
+    assert "bert/embeddings/word_embeddings" in result.output and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("damage", ["flip-data", "truncate-data", "flip-index", "truncate-index", "missing-data"])
 def test_a_damaged_checkpoint_is_exit_3_naming_the_file(tmp_path, damage):
     from electra_cli.pretraining.tf_checkpoint import Bundle

@@ -11,6 +11,8 @@ DataError naming it, never silently wrong weights.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,15 +263,15 @@ class Bundle:
 
     def read(self, name: str) -> np.ndarray:
         entry = self.entries[name]
-        shard = self.shards[entry.shard] if entry.shard < len(self.shards) else self.index
-        problem = self._unsupported(entry)
+        problem = self._unsupported(entry) or (
+            f"in data shard {entry.shard} of {len(self.shards)}" if entry.shard >= len(self.shards) else None)
         if problem:
             raise DataError(f"{self.index}: tensor {name}: {problem}")
         dtype = np.dtype(DTYPES[entry.dtype]).newbyteorder("<" if self.header["endianness"] == "little" else ">")
         count = int(np.prod(entry.shape, dtype=np.int64))
         if entry.size != count * dtype.itemsize:
             raise DataError(f"{self.index}: tensor {name} has {entry.size} bytes for shape {list(entry.shape)}")
-        data = self._shard(entry.shard)
+        shard, data = self.shards[entry.shard], self._shard(entry.shard)
         if entry.offset < 0 or entry.offset + entry.size > len(data):
             raise DataError(f"{shard}: too short for tensor {name} (bytes {entry.offset}-{entry.offset + entry.size} "
                             f"of {len(data)}): truncated?")
@@ -292,10 +294,14 @@ class Bundle:
         return None
 
     def _shard(self, index: int) -> memoryview:
+        """A data shard, memory-mapped: a large model's shard (4 GB for ELECTRA-Large with its Adam slots) is
+        never read whole, only the tensors asked for."""
         if index not in self._data:
             path = self.shards[index]
             try:
-                self._data[index] = memoryview(path.read_bytes())
+                with open(path, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    self._data[index] = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b"")
             except OSError as err:
                 raise DataError(f"{path}: unreadable ({err.strerror})") from None
         return self._data[index]

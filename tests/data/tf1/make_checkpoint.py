@@ -11,8 +11,10 @@ The variable names are google-research/electra's (model/modeling.py, run_pretrai
 `electra/`, the generator under `generator/` sharing `electra/embeddings/` (untied_generator_embeddings = False),
 `embeddings_project` where a model's hidden size differs from the embedding size, the heads under
 `generator_predictions/` and `discriminator_predictions/`, Adam slots `<var>/adam_m`, `<var>/adam_v` and
-`global_step` beside them. The folder also gets a BERT-style config JSON for the discriminator (HFL ships such
-files beside its checkpoints) and the vocab.txt the checkpoint was trained with.
+`global_step` beside them. The folder also gets a BERT-style config JSON for the discriminator (the format of
+google-research/bert's bert_config.json) and the vocab.txt the checkpoint was trained with. bert-tiny/ holds two
+variables under google-research/bert's names (`bert/`, `cls/`), without a `checkpoint` file: not an ELECTRA, to be
+refused.
 
 reference.npz holds every tensor as tf.train.load_checkpoint reads it back, plus `input_ids`/`input_mask` and
 the discriminator's and the generator's logits, computed here with TensorFlow ops that follow modeling.py
@@ -167,6 +169,22 @@ def save_checkpoint(values: dict[str, np.ndarray], rng: np.random.Generator) -> 
     return Path(prefix)
 
 
+def save_bert_checkpoint(rng: np.random.Generator) -> None:
+    """A BERT TF1 checkpoint's names (google-research/bert): not an ELECTRA, for the refusal test."""
+    folder = HERE / "bert-tiny"
+    folder.mkdir(exist_ok=True)
+    graph = tf.Graph()
+    with graph.as_default():
+        for name, shape in (("bert/embeddings/word_embeddings", [len(VOCAB), EMBEDDING]),
+                            ("cls/predictions/output_bias", [len(VOCAB)])):
+            tf.compat.v1.get_variable(name, initializer=tf.constant(rng.normal(size=shape).astype(np.float32)))
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, str(folder / "bert_model.ckpt"), write_meta_graph=False, write_state=False)
+    (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in VOCAB), encoding="utf-8")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(24)
@@ -190,6 +208,7 @@ def main() -> None:
     tensors = {f"tensor:{name}": value for name, value in stored.items()}
     np.savez_compressed(HERE / "reference.npz", input_ids=input_ids, input_mask=input_mask,
                         discriminator_logits=disc_logits, generator_logits=gen_logits, **tensors)
+    save_bert_checkpoint(rng)
     print(f"wrote {prefix}.* ({len(stored)} tensors) and reference.npz with TensorFlow {tf.__version__}")
 
 
