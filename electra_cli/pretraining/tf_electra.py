@@ -29,8 +29,9 @@ from electra_cli.pretraining.tf_checkpoint import Bundle
 
 ROLES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}
 HEADS = {"discriminator": "discriminator_predictions/", "generator": "generator_predictions/"}
-OPTIMIZER = ("/adam_m", "/adam_v", "/Adam", "/Adam_1", "/Momentum")
-NOT_WEIGHTS = ("global_step",)
+# AdamWeightDecayOptimizer's slots (google-research/electra, bert), tf.train.AdamOptimizer's, and step counters
+OPTIMIZER = ("/adam_m", "/adam_v", "/Adam", "/Adam_1")
+NOT_WEIGHTS = ("global_step", "beta1_power", "beta2_power")
 CONFIG_KEYS = ("num_attention_heads", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
                "initializer_range", "layer_norm_eps")
 
@@ -122,6 +123,12 @@ def unused_weights(bundle: Bundle) -> list[str]:
     return sorted(n for n in names if n not in used and not is_optimizer_state(n))
 
 
+def _shape(bundle: Bundle, name: str, role: str) -> tuple[int, ...]:
+    if name not in bundle.entries:
+        raise DataError(f"{bundle.index}: no {name}: the {role} is incomplete")
+    return bundle.shape(name)
+
+
 def infer_configs(bundle: Bundle, folder: Path, vocab_tokens: list[str], given: Path | None = None) -> dict[str, dict]:
     """{role: HF ElectraConfig dict} from the checkpoint's shapes, with the heads (and activation, dropout) of a
     BERT-style config JSON that matches the model's hidden size: `given`, or any JSON in `folder`."""
@@ -130,19 +137,16 @@ def infer_configs(bundle: Bundle, folder: Path, vocab_tokens: list[str], given: 
     configs = {}
     for role in roles_in(bundle):
         encoder, embeddings = scopes(names, role)
-        words = bundle.shape(f"{embeddings}/embeddings/word_embeddings")
-        query = f"{encoder}/encoder/layer_0/attention/self/query/kernel"
-        if query not in names:
-            raise DataError(f"{bundle.index}: no {query}: the {role}'s encoder is missing")
-        hidden = bundle.shape(query)[1]
+        words = _shape(bundle, f"{embeddings}/embeddings/word_embeddings", role)
+        hidden = _shape(bundle, f"{encoder}/encoder/layer_0/attention/self/query/kernel", role)[1]
         layers = len({m.group(1) for n in names if (m := re.match(rf"{encoder}/encoder/layer_(\d+)/", n))})
         config = {
             "architectures": [ROLES[role]], "model_type": "electra",
             "vocab_size": words[0], "embedding_size": words[1], "hidden_size": hidden, "num_hidden_layers": layers,
             "num_attention_heads": max(1, hidden // 64),
-            "intermediate_size": bundle.shape(f"{encoder}/encoder/layer_0/intermediate/dense/kernel")[1],
-            "max_position_embeddings": bundle.shape(f"{embeddings}/embeddings/position_embeddings")[0],
-            "type_vocab_size": bundle.shape(f"{embeddings}/embeddings/token_type_embeddings")[0],
+            "intermediate_size": _shape(bundle, f"{encoder}/encoder/layer_0/intermediate/dense/kernel", role)[1],
+            "max_position_embeddings": _shape(bundle, f"{embeddings}/embeddings/position_embeddings", role)[0],
+            "type_vocab_size": _shape(bundle, f"{embeddings}/embeddings/token_type_embeddings", role)[0],
             "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
             "initializer_range": 0.02, "layer_norm_eps": 1e-12,
             "pad_token_id": vocab_tokens.index("[PAD]") if "[PAD]" in vocab_tokens else 0,
