@@ -383,18 +383,30 @@ def predict(
 @app.command(cls=Command)
 @handle_errors
 def convert(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write.")],
+    source: Annotated[Optional[Path], typer.Argument(metavar="[SOURCE]", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")] = None,
+    from_tf: Annotated[
+        Optional[Path],
+        typer.Option("--from-tf", metavar="DIR", help="A TensorFlow 1 ELECTRA checkpoint folder (google-research/electra, "
+                     "HFL: model.ckpt-N.index/.data-* beside vocab.txt): writes OUT/discriminator and OUT/generator."),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", metavar="JSON", help="With --from-tf: a BERT-style config JSON (for the number of "
+                     "attention heads, which shapes do not tell); default: a JSON beside the checkpoint, else hidden / 64."),
+    ] = None,
     sanity_text: Annotated[str, typer.Option("--sanity-text", metavar="TEXT", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
     overwrite: Overwrite = False,
 ) -> None:
-    """Convert a step checkpoint to HF discriminator/generator folders, or HF .bin weights to safetensors.
+    """Convert a step checkpoint or a TF1 ELECTRA checkpoint to HF discriminator/generator folders, or HF .bin
+    weights to safetensors.
 
     Example: electra-cli convert runs/small/checkpoints/step-00010000 --out exported/
+    Example: electra-cli convert --from-tf electra_small/ --out electra-small-hf/
     """
     from electra_cli.serving.convert import convert as run_convert
 
-    run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
+    run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite, from_tf=from_tf, config=config)
 
 
 @app.command(cls=Command)

@@ -4,6 +4,8 @@ The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining
 (ElectraForMaskedLM, BertForMaskedLM): the paper's two-stage training, whose encoder is mapped by name
 (`bert.*` -> `electra.*`) while the replaced-token head starts fresh. The generator starts from an ELECTRA
 generator (ElectraForMaskedLM). A model not given is built from the recipe's rules around the other's sizes.
+A TF1 checkpoint folder (google-research/electra's and HFL's releases) given to `--init-from` is both sources at
+once, read through tf_checkpoint/tf_electra as the HF folders `convert --from-tf` would write.
 
 Every load says how many tensors it took and names those it did not; a load that leaves any encoder tensor
 behind is refused, since silently re-initialised weights are the classic failure of ELECTRA conversions.
@@ -20,6 +22,8 @@ import torch
 from electra_cli.core.atomic import sha256_file
 from electra_cli.core.console import log
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.pretraining import tf_electra
+from electra_cli.pretraining.tf_checkpoint import Bundle, find_checkpoint
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra-mlm",
@@ -38,6 +42,7 @@ class Source:
     folder: Path
     config: dict  # its config.json
     kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm"
+    checkpoint: Path | None = None  # a TF1 checkpoint prefix the weights come from (config inferred), else HF files
 
     @property
     def architecture(self) -> str:
@@ -45,7 +50,11 @@ class Source:
 
     def record(self) -> str:
         """Where the run started, for config.toml and the model card: folder, architecture, files' sha256."""
-        files = [f for f in ("config.json", *WEIGHT_FILES, "vocab.txt") if (self.folder / f).is_file()]
+        names = ("config.json", *WEIGHT_FILES, "vocab.txt")
+        if self.checkpoint is not None:
+            data = sorted(p.name for p in self.folder.glob(f"{self.checkpoint.name}.data-*"))
+            names = (f"{self.checkpoint.name}.index", *data, "vocab.txt")
+        files = [f for f in names if (self.folder / f).is_file()]
         hashes = ", ".join(f"{f} sha256 {sha256_file(self.folder / f)[:16]}" for f in files)
         return f"{self.role}: {self.folder.resolve()} ({self.architecture}; {hashes})"
 
@@ -53,18 +62,33 @@ class Source:
 def find_sources(from_dir: str, discriminator: str, generator: str) -> dict[str, Source]:
     """The folders to start from, by role; `--init-discriminator/--init-generator` win over `--init-from`'s."""
     folders: dict[str, Path] = {}
+    sources: dict[str, Source] = {}
     if from_dir:
         base = Path(from_dir)
         if not base.is_dir():
             raise UsageError(f"--init-from {from_dir}: no such folder")
         folders = {role: base / role for role in ("discriminator", "generator") if (base / role).is_dir()}
-        if not folders:
+        if not folders and find_checkpoint(base) is not None:
+            sources = tf1_sources(base)
+        elif not folders:
             hint = " (a run folder: use RUN/final)" if (base / "final").is_dir() else ""
             raise UsageError(f"--init-from {from_dir}: has neither discriminator/ nor generator/{hint}")
     for role, given in (("discriminator", discriminator), ("generator", generator)):
         if given:
             folders[role] = Path(given)
-    return {role: read_source(role, folder) for role, folder in folders.items()}
+    return {**sources, **{role: read_source(role, folder) for role, folder in folders.items()}}
+
+
+def tf1_sources(folder: Path) -> dict[str, Source]:
+    """Both models of a TF1 ELECTRA checkpoint folder, their configs inferred from the shapes (and a config JSON
+    beside the checkpoint, if any); the weights are read when loaded."""
+    prefix = find_checkpoint(folder)
+    tokens = tf_electra.read_vocab(folder)
+    if not tokens:
+        raise UsageError(f"--init-from {folder}: a TensorFlow checkpoint without vocab.txt beside it")
+    configs = tf_electra.infer_configs(Bundle(prefix), folder, tokens)
+    kinds = {"discriminator": "electra", "generator": "electra-mlm"}
+    return {role: Source(role, folder, config, kinds[role], checkpoint=prefix) for role, config in configs.items()}
 
 
 def read_source(role: str, folder: Path) -> Source:
@@ -179,6 +203,14 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     raise UsageError(f"{folder}: no weights")
 
 
+def read_weights(source: Source) -> dict[str, torch.Tensor]:
+    """A source's weights under HF names: its folder's files, or its TF1 checkpoint's tensors mapped."""
+    if source.checkpoint is None:
+        return read_state_dict(source.folder)
+    weights = tf_electra.hf_weights(Bundle(source.checkpoint), source.role)
+    return {name: torch.from_numpy(array) for name, array in weights.items()}
+
+
 def _modern_name(key: str) -> str:
     """Old BERT checkpoints name LayerNorm parameters gamma/beta."""
     return key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
@@ -210,7 +242,7 @@ def load_sources(model, sources: dict[str, Source]) -> list[str]:
         target = getattr(model, role)
         if source is None or target is None:
             continue
-        state, unused = mapped_state(source, read_state_dict(source.folder))
+        state, unused = mapped_state(source, read_weights(source))
         states[role] = state
         try:
             missing, unexpected = target.load_state_dict(state, strict=False)

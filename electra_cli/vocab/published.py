@@ -24,7 +24,10 @@ NOT_WORDPIECE = ("spiece.model", "sentencepiece.bpe.model", "merges.txt", "vocab
 def is_hf_folder(folder: Path) -> bool:
     """A model or tokenizer folder of transformers' (rather than a vocab folder of ours)."""
     folder = Path(folder)
-    return any((folder / name).is_file() for name in ("tokenizer_config.json", "config.json", "tokenizer.json"))
+    if any((folder / name).is_file() for name in ("tokenizer_config.json", "config.json", "tokenizer.json")):
+        return True
+    # a TF1 checkpoint folder as Google and HFL publish it: vocab.txt beside model.ckpt*.index, nothing else
+    return (folder / "vocab.txt").is_file() and any(folder.glob("*.index"))
 
 
 def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
