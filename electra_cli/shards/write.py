@@ -457,8 +457,11 @@ def vocab_record(vocab: dict, vocab_dir: Path, out: Path) -> dict:
         relative = os.path.relpath(absolute, out.resolve())
     except ValueError:  # another drive (Windows): no relative path
         relative = None
-    return {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "special_ids": vocab["special_ids"],
-            "path": str(vocab_dir), "absolute": str(absolute), "relative_to_shards": relative}
+    record = {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "special_ids": vocab["special_ids"],
+              "path": str(vocab_dir), "absolute": str(absolute), "relative_to_shards": relative}
+    if "tokenizer" in vocab:  # a published folder: the tokenizer transformers built for it, and what was switched off
+        record.update(tokenizer=vocab["tokenizer"], ignored=vocab.get("ignored", []))
+    return record
 
 
 def recorded_vocab_dir(shards_folder: Path, manifest: dict) -> Path | None:
