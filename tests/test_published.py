@@ -360,6 +360,12 @@ def test_a_sentence_transformers_folder_pretrains_and_finetunes(google, tmp_path
                          "--epochs", "1", "--batch-size", "16", "--lr", "1e-3")
         assert result.exit_code == 0, result.output
         assert (out / "metrics.json").is_file()
+    # inspect on our own run and fine-tuned folders
+    fine_tuned = json.loads(run_cli("inspect", out, "--json").output)
+    assert fine_tuned["kind"] == "fine-tuned model" and fine_tuned["roles"]["predict --model"]["ok"]
+    run = json.loads(run_cli("inspect", tmp_path / "run", "--json").output)
+    assert run["kind"] == "run" and run["final"] == ["discriminator", "generator"]
+    assert run["roles"]["finetune --model"]["ok"] and not run["roles"]["predict --model"]["ok"]
 
 
 def test_gdes_with_only_a_discriminator_keeps_its_published_embeddings(google, tmp_path):

@@ -92,8 +92,7 @@ def _model(folder: Path) -> dict:
     has_weights = any((folder / f).is_file() for f in WEIGHT_FILES)
     roles = {"shard --vocab": shard_role}
     for role in ("discriminator", "generator"):
-        roles[f"pretrain --init-{role}"] = _check(
-            lambda role=role: read_source(role, folder) and f"pretrain --init-{role} {folder} (sizes from its config)")
+        roles[f"pretrain --init-{role}"] = _check(lambda role=role: _init_role(role, folder, vocab, shard_role))
     try:
         head = check_classifier_folder(folder)
         roles["predict --model"] = _yes(f"predict --model {folder} (a fine-tuned {head} model)")
@@ -112,6 +111,16 @@ def _model(folder: Path) -> dict:
     return _report(folder, kind, summary, {r: roles[r] for r in ROLES}, {
         "architecture": architecture, "model_type": config.get("model_type"), "sizes": sizes, "vocab": vocab,
         "weights": [f for f in WEIGHT_FILES if (folder / f).is_file()]})
+
+
+def _init_role(role: str, folder: Path, vocab: dict | None, shard_role: dict) -> str:
+    """pretrain's own checks: the folder as a source (read_source), and its vocabulary, which the shards must
+    have been made with (a folder without tokenizer files leaves that to the shards)."""
+    read_source(role, folder)
+    if vocab is None and any((folder / f).is_file() for f in ("vocab.txt", "tokenizer.json")):
+        raise UsageError(shard_role["why"])
+    shards_hint = f"shards made with --vocab {folder}" if vocab else "shards made with its vocabulary"
+    return f"pretrain --shards SHARDS --init-{role} {folder} (sizes from its config; {shards_hint})"
 
 
 def _vocab_folder(folder: Path) -> dict:
