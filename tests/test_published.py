@@ -379,3 +379,17 @@ def test_gdes_with_only_a_discriminator_keeps_its_published_embeddings(google, t
     run = setup(cfg, google["shards"], tmp_path / "run", None, None, overwrite=False)
     published = load_weights(google["disc"])["electra.embeddings.word_embeddings.weight"]
     assert torch.equal(run.raw_model.discriminator_word_embeddings(), published)
+
+
+def test_a_bare_tokenizer_json_is_taken_as_transformers_takes_it(tmp_path):
+    """A folder with only a BERT tokenizer.json (no class named anywhere): transformers uses the file as it is;
+    so do the shards, with the special tokens found by BERT's names."""
+    from tests.published import wordpiece_tokenizer_json
+
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    wordpiece_tokenizer_json(google_vocab(WORDS)).save(str(folder / "tokenizer.json"))
+    manifest, rows = zoo_shards(tmp_path, folder, MIXED[:2])
+    tokenizer, expected = expected_ids(folder, MIXED[:2])
+    assert sorted([t for t in r[1:-1] if t != 102] for r in rows) == sorted(expected)
+    assert manifest["vocab"]["special_ids"] == {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}

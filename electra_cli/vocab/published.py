@@ -21,13 +21,16 @@ from tokenizers import Tokenizer
 
 from electra_cli.core.atomic import sha256_file
 from electra_cli.core.errors import DataError, UsageError
-from electra_cli.vocab.wordpiece import SPECIAL_ROLES
+from electra_cli.vocab.wordpiece import SPECIAL_ROLES, SPECIAL_TOKENS
 
 NOT_WORDPIECE = ("spiece.model", "sentencepiece.bpe.model", "merges.txt", "vocab.json")
 # Tokenizer classes that are exactly BERT's WordPiece (basic tokenizer + `##` pieces), in transformers 4 and 5
 # names; any other named class (BertJapaneseTokenizer: MeCab or character splitting) is refused by name.
 WORDPIECE_CLASSES = tuple(f"{name}Tokenizer{fast}" for name in ("Bert", "Electra", "DistilBert", "MobileBert")
                           for fast in ("", "Fast"))
+# What transformers builds from a bare tokenizer.json (no class named anywhere): the file as it is, whose pipeline
+# `check_bert_pipeline` then checks; its special tokens are found by BERT's names.
+GENERIC_CLASSES = ("PreTrainedTokenizerFast", "TokenizersBackend")
 
 
 def is_hf_folder(folder: Path) -> bool:
@@ -56,8 +59,8 @@ def load_hf_vocab(folder: Path) -> tuple[dict, Tokenizer]:
     check_bert_pipeline(folder, backend)
     vocab = backend.get_vocab()
     ids = {}
-    for role in SPECIAL_ROLES:
-        name = getattr(auto, f"{role}_token", None)
+    for role, default in zip(SPECIAL_ROLES, SPECIAL_TOKENS):
+        name = getattr(auto, f"{role}_token", None) or default
         if name is None or str(name) not in vocab:
             raise DataError(f"{folder}: the {role} token {name!r} is not in the vocabulary")
         ids[role] = vocab[str(name)]
@@ -137,7 +140,7 @@ def auto_tokenizer(folder: Path):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(f"{folder}: transformers cannot build its tokenizer ({first})") from None
     name = type(auto).__name__
-    if name not in WORDPIECE_CLASSES or not hasattr(auto, "backend_tokenizer"):
+    if name not in WORDPIECE_CLASSES + GENERIC_CLASSES or not hasattr(auto, "backend_tokenizer"):
         raise UsageError(f"{folder}: its tokenizer is {name}, not BERT's WordPiece tokenizer; electra-cli needs a "
                          "WordPiece (BERT-style) vocab")
     return auto
