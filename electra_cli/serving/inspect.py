@@ -102,15 +102,26 @@ def _model(folder: Path) -> dict:
         fine_tuned = False
     if not has_weights:
         roles["finetune --model"] = _no(f"{folder}: no weights ({' or '.join(WEIGHT_FILES[::2])})")
-    elif vocab is None:
-        roles["finetune --model"] = _no(shard_role["why"])
     else:
-        roles["finetune --model"] = _yes(f"finetune --model {folder} (its encoder; a fresh task head)")
+        roles["finetune --model"] = _check(lambda: _finetune_role(folder))
     kind = "fine-tuned model" if fine_tuned else "model"
     summary = f"{architecture}" + (f", {sizes.get('layers')} layers, hidden {sizes.get('hidden')}" if sizes else "")
     return _report(folder, kind, summary, {r: roles[r] for r in ROLES}, {
         "architecture": architecture, "model_type": config.get("model_type"), "sizes": sizes, "vocab": vocab,
         "weights": [f for f in WEIGHT_FILES if (folder / f).is_file()]})
+
+
+def _finetune_role(folder: Path) -> str:
+    """finetune tokenizes with transformers' own tokenizer for the folder (whatever its class), so the question
+    is only whether transformers can build it here (a MeCab tokenizer needs fugashi installed)."""
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as err:  # noqa: BLE001 - transformers raises many kinds; the reason is what matters
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"{folder}: transformers cannot build its tokenizer ({first})") from None
+    return f"finetune --model {folder} (its encoder; a fresh task head)"
 
 
 def _init_role(role: str, folder: Path, vocab: dict | None, shard_role: dict) -> str:
