@@ -366,6 +366,9 @@ def test_a_sentence_transformers_folder_pretrains_and_finetunes(google, tmp_path
     run = json.loads(run_cli("inspect", tmp_path / "run", "--json").output)
     assert run["kind"] == "run" and run["final"] == ["discriminator", "generator"]
     assert run["roles"]["finetune --model"]["ok"] and not run["roles"]["predict --model"]["ok"]
+    assert run["checkpoints"] == ["step-00000002"] and run["roles"]["pretrain --resume"]["ok"]
+    step = json.loads(run_cli("inspect", tmp_path / "run" / "checkpoints" / "step-00000002", "--json").output)
+    assert step["kind"] == "checkpoint" and list(step["roles"]) == ["pretrain --resume"]
 
 
 def test_gdes_with_only_a_discriminator_keeps_its_published_embeddings(google, tmp_path):
