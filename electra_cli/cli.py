@@ -209,6 +209,29 @@ def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards
                   soft_wrap=True)
 
 
+@app.command(cls=Command)
+@handle_errors
+def inspect(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="A published HF folder, or a vocab, shards, run, "
+                                           "checkpoint or fine-tuned folder of ours.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (for scripts).")] = False,
+) -> None:
+    """Say what a folder is and what it can be used for: architecture and sizes, vocabulary and casing, tokenizer
+    settings sharding ignores, and for each of shard --vocab, --init-discriminator, --init-generator, finetune
+    --model and predict --model: yes, or why not.
+
+    Example: electra-cli inspect ~/models/electra-small-discriminator
+    """
+    from electra_cli.serving.inspect import inspect_folder, render, to_json
+
+    report = inspect_folder(folder)
+    if as_json:
+        print(to_json(report))
+    else:
+        for line in render(report):
+            console.print(escape(line), highlight=False, soft_wrap=True)
+
+
 @app.command(cls=Command, context_settings={"allow_extra_args": False})
 @handle_errors
 def pretrain(

@@ -1,8 +1,10 @@
 """Starting a run from published weights: HF model folders as users download them, or a run's own exports.
 
-The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining) or from a masked LM
-(ElectraForMaskedLM, BertForMaskedLM): the paper's two-stage training, whose encoder is mapped by name
-(`bert.*` -> `electra.*`) while the replaced-token head starts fresh. The generator starts from an ELECTRA
+The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining), from a masked LM
+(ElectraForMaskedLM, BertForMaskedLM: the paper's two-stage training) or from a bare encoder (BertModel,
+ElectraModel: sentence-transformers exports and many domain BERTs, whose keys carry no `bert.`/`electra.` prefix);
+the encoder is mapped by name (`bert.*`, `embeddings.*`, `encoder.*` -> `electra.*`) while the replaced-token
+head starts fresh (the load report names it). The generator starts from an ELECTRA
 generator (ElectraForMaskedLM). A model not given is built from the recipe's rules around the other's sizes.
 A TF1 checkpoint folder (google-research/electra's and HFL's releases) given to `--init-from` is both sources at
 once, read through tf_checkpoint/tf_electra as the HF folders `convert --from-tf` would write.
@@ -27,7 +29,9 @@ from electra_cli.pretraining.tf_checkpoint import Bundle, find_checkpoint
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra-mlm",
-                       "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "ElectraModel": "electra"}
+                       "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "BertModel": "encoder",
+                       "ElectraModel": "encoder"}
+ENCODER_PARTS = ("embeddings.", "embeddings_project.", "encoder.")  # what the discriminator's `electra.` holds
 # What the model code here builds; a published config that differs cannot be started from exactly.
 EXPECTED = {"hidden_act": "gelu", "type_vocab_size": 2, "position_embedding_type": "absolute"}
 SIZE_FIELDS = ("layers", "hidden", "embedding", "heads", "intermediate", "max_position", "generator_hidden_size",
@@ -41,7 +45,7 @@ class Source:
     role: str  # "discriminator" or "generator"
     folder: Path
     config: dict  # its config.json
-    kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm"
+    kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm", "encoder" (BertModel, ElectraModel)
     checkpoint: Path | None = None  # a TF1 checkpoint prefix the weights come from (config inferred), else HF files
 
     @property
@@ -217,14 +221,18 @@ def _modern_name(key: str) -> str:
 
 
 def mapped_state(source: Source, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The source's tensors under the names of the model it starts ({name: tensor}, unused source names)."""
+    """The source's tensors under the names of the model it starts ({name: tensor}, unused source names).
+
+    A discriminator or generator of ELECTRA keeps its names; otherwise the encoder (embeddings, their projection,
+    the layers) moves under `electra.`, whether the folder prefixed it with `bert.`/`electra.` (heads on top) or
+    not (a bare BertModel/ElectraModel), and the rest (pooler, MLM and NSP heads) is reported unused."""
     if source.role == "generator" or source.kind == "electra":
         return state, []
-    prefix = "bert." if source.kind == "bert-mlm" else "electra."
     mapped, unused = {}, []
     for key, value in state.items():
-        if key.startswith(prefix) and ".pooler." not in key:
-            mapped["electra." + key[len(prefix):]] = value
+        body = key.split(".", 1)[1] if key.startswith(("bert.", "electra.")) else key
+        if body.startswith(ENCODER_PARTS):
+            mapped["electra." + body] = value
         else:
             unused.append(key)
     return mapped, unused
@@ -270,14 +278,29 @@ def share_embeddings(model, states: dict[str, dict[str, torch.Tensor]]) -> list[
     """Published pairs were trained with shared embeddings, and HF writes a copy into each folder. Equal copies:
     tied (model.embedding_sharing "tied", the default). Different copies: "tied" keeps the discriminator's for
     both; "none" keeps each model's own; "gdes" keeps the generator's and starts the discriminator's delta at the
-    difference, so both models start exactly from their own copy."""
-    if model.discriminator is None or len(states) < 2:
+    difference, so both models start exactly from their own copy.
+
+    A discriminator alone under "gdes": the discriminator reads the generator's embeddings plus a delta, so the
+    published word embeddings would otherwise be replaced by the fresh generator's. The generator starts from the
+    discriminator's copy instead and the delta at zero: the discriminator starts exactly from its folder (what
+    "loaded" promises), and the generator from embeddings that already mean something."""
+    if model.discriminator is None:
         return []
     key = "electra.embeddings.word_embeddings.weight"
-    gen, disc = states["generator"].get(key), states["discriminator"].get(key)
+    gen, disc = states.get("generator", {}).get(key), states.get("discriminator", {}).get(key)
+    sharing = model.cfg.embedding_sharing
+    if sharing == "gdes" and disc is not None and gen is None:
+        target = model.generator.electra.embeddings.word_embeddings.weight
+        if target.shape != disc.shape:
+            raise UsageError(f"embedding_sharing = gdes: the discriminator's word embeddings {tuple(disc.shape)} do "
+                             f"not fit the generator's {tuple(target.shape)}")
+        with torch.no_grad():
+            target.copy_(disc.to(target.dtype))
+            model.gdes_delta.zero_()
+        return ["embeddings: gdes: the generator starts from the discriminator's published word embeddings, the "
+                "delta at zero, so the discriminator starts exactly from its folder"]
     if gen is None or disc is None or gen.shape != disc.shape:
         return []
-    sharing = model.cfg.embedding_sharing
     if sharing == "gdes":
         with torch.no_grad():
             model.gdes_delta.copy_(disc.to(model.gdes_delta.dtype) - gen.to(model.gdes_delta.dtype))
