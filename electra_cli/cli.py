@@ -391,6 +391,26 @@ def predict(
 
 @app.command(cls=Command)
 @handle_errors
+def score(
+    reference: Annotated[Path, typer.Argument(metavar="REFERENCE", help="The labelled file as distributed (a dev file; SQuAD-layout JSON for QA).")],
+    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help="The official format (a JSON object of question id to answer; CLUE's JSON lines) or predict's JSONL.")],
+    task: Annotated[str, typer.Option("--task", metavar="NAME", help="A Chinese preset (chnsenticorp, ..., cluener, msra, peoples-daily), cmrc2018, drcd, squad-v1 or squad-v2.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object, the metric names as keys.")] = False,
+) -> None:
+    """Score predictions made anywhere with a benchmark's official metric (percentages); missing ones count as wrong.
+
+    Example: electra-cli score --task cmrc2018 cmrc2018_dev.json predictions.json --json
+    """
+    import json as jsonlib
+
+    from electra_cli.benchmarks.score import format_scores, score_files
+
+    result = score_files(task, reference, predictions)
+    print(jsonlib.dumps(result, ensure_ascii=False) if json_ else format_scores(task, result))
+
+
+@app.command(cls=Command)
+@handle_errors
 def convert(
     source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write.")],

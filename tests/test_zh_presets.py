@@ -198,3 +198,24 @@ def test_each_preset_runs_end_to_end_from_its_distributed_files(task, model, tmp
             assert all(r["label_desc"].startswith("news_") for r in rows)
     elif task not in ("msra",):
         assert "test" in summary  # a labelled test split is scored once
+
+
+DRCD_CONTEXT = "廣州是京廣鐵路、廣深鐵路、廣茂鐵路、廣梅汕鐵路的終點站。2009年底，武廣客運專線投入運營。"
+
+
+def test_drcd_preset_reads_traditional_chinese_squad_layout_and_scores_test(model, tmp_path):
+    qas = [{"id": "1001-1-1", "question": "武廣客運專線何時投入運營？", "answers": [{"text": "2009年底", "answer_start": 28}]},
+           {"id": "1001-1-2", "question": "廣州是哪些鐵路的終點站？", "answers": [{"text": "京廣鐵路", "answer_start": 3}]}]
+    assert all(DRCD_CONTEXT[q["answers"][0]["answer_start"]:].startswith(q["answers"][0]["text"]) for q in qas)
+    data = {"version": "1.3", "data": [{"title": "廣州", "id": "1001",
+                                        "paragraphs": [{"id": "1001-1", "context": DRCD_CONTEXT, "qas": qas}]}]}
+    for name in ("DRCD_training.json", "DRCD_dev.json", "DRCD_test.json"):
+        (tmp_path / "DRCD").mkdir(exist_ok=True)
+        (tmp_path / "DRCD" / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "ft"
+    result = run_cli("finetune", "--model", model, "--task", "drcd", "--data-dir", tmp_path, "--out", out,
+                     "--epochs", "1", "--max-seq-len", "64", "--set", "max_query_len=16", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["task"] == "drcd" and summary["language"] == "zh" and "average" in summary["seeds"][0]
+    assert "test" in summary and summary["config"]["lr"] == 3e-4

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from electra_cli.core.errors import DataError
+
 # CLUENER2020's ten types (its README), the macro-F1's denominator
 CLUENER_TYPES = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position",
                  "scene")
@@ -56,8 +58,6 @@ def tags_to_spans(tags: Sequence[str | None]) -> list[Span]:
 
 def label_dict_spans(label: dict, text: str, where: str) -> list[Span]:
     """CLUENER's `label` dict as spans; a surface that does not match the text at its offsets is bad data."""
-    from electra_cli.core.errors import DataError
-
     spans = []
     if not isinstance(label, dict):
         raise DataError(f"{where}: 'label' must be {{type: {{surface: [[start, end]]}}}}")

@@ -16,7 +16,6 @@ in a scratch folder, so classification and tagging run as any other file would.
 
 from __future__ import annotations
 
-import csv
 import json
 import zlib
 from collections.abc import Callable, Iterator

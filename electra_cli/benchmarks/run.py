@@ -11,7 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import ZH_TASKS, Prepared, label_descriptions, zh_setup
+from electra_cli.benchmarks.presets import (
+    ZH_TASKS,
+    Prepared,
+    label_descriptions,
+    zh_setup,
+)
 from electra_cli.core.atomic import atomic_file, write_json_atomic
 from electra_cli.core.console import log
 from electra_cli.serving.predict import predict
