@@ -119,3 +119,26 @@ def test_score_clue_classification_missing_and_bad_input(tmp_path):
     assert "broken.json:2" in run_cli("score", "--task", "afqmc", reference, tmp_path / "broken.json").output
     result = run_cli("score", "--task", "nosuch", reference, predictions)
     assert result.exit_code == 2
+
+
+def test_score_peoples_daily_from_predict_jsonl_and_squad_v1(tmp_path):
+    from tests.test_zh_presets import PD, write_peoples_daily
+
+    write_peoples_daily(tmp_path)
+    reference = tmp_path / "peoples_daily" / "example.dev"
+    # sentence 0: both LOC right; sentence 1: PER right, LOC missed; sentence 2: no prediction (missing)
+    rows = []
+    for i, (text, spans) in enumerate(PD[:2]):
+        keep = spans if i == 0 else spans[:1]
+        tags = ner.spans_to_tags(len(text), keep)
+        rows.append({"id": i, "tokens": list(text), "tags": tags, "scores": [1.0] * len(text)})
+    scores = json.loads(run_cli("score", "--task", "peoples-daily", reference, jsonl(tmp_path / "p.jsonl", rows),
+                                "--json").output)
+    # micro: 3 right of 3 predicted, 6 gold -> P 1, R 1/2, F1 2/3; per type LOC 2/2 of 3 -> 0.8, PER 1/1 of 1 -> 1,
+    # ORG 0 of 2 -> 0; macro over the three types in the gold: 1.8 / 3
+    assert (scores["micro_f1"], scores["macro_f1"], scores["missing"]) == (66.667, 60.0, 1)
+    reference = squad(tmp_path / "dev-v1.1.json", [("a", ["The Broncos", "Denver Broncos"]), ("b", ["1066"])])
+    predictions = tmp_path / "squad.json"
+    predictions.write_text(json.dumps({"a": "broncos", "b": "in 1066"}), encoding="utf-8")
+    scores = json.loads(run_cli("score", "--task", "squad-v1", reference, predictions, "--json").output)
+    assert scores == {"em": 50.0, "f1": 83.333, "total": 2, "missing": 0}  # b: P 1/2, R 1 -> F1 2/3

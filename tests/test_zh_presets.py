@@ -219,3 +219,50 @@ def test_drcd_preset_reads_traditional_chinese_squad_layout_and_scores_test(mode
     summary = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert summary["task"] == "drcd" and summary["language"] == "zh" and "average" in summary["seeds"][0]
     assert "test" in summary and summary["config"]["lr"] == 3e-4
+
+
+def test_preset_counts_dropped_rows_filters_xnli_and_carves_msra_dev(model, tmp_path):
+    from electra_cli.benchmarks.presets import carve_dev, read_split
+    from electra_cli.finetuning.config import FinetuneConfig
+
+    write_nli(tmp_path, "ocnli_public", "train.50k.json")
+    split = read_split("ocnli", tmp_path, "train")
+    assert (len(split.rows), split.dropped) == (3, 1)  # the `-` row dropped and counted
+    write_xnli(tmp_path)
+    dev = read_split("xnli-zh", tmp_path, "dev")
+    assert [r["label"] for r in dev.rows] == ["entailment", "contradiction", "neutral"]  # the English row filtered
+    train = read_split("xnli-zh", tmp_path, "train")
+    assert "contradictory" not in {r["label"] for r in train.rows}
+    rows = [{"text": f"第{i}句话。"} for i in range(40)]
+    first, second = carve_dev(rows), carve_dev(list(reversed(rows)))
+    assert {r["text"] for r in first[1]} == {r["text"] for r in second[1]} and 0 < len(first[1]) < 40
+    cfg = FinetuneConfig()
+    from electra_cli.benchmarks.presets import zh_setup
+
+    write_msra(tmp_path)
+    prepared = zh_setup("msra", tmp_path, cfg, model, tmp_path, epochs_set=False)
+    assert prepared.counts["dev_carved_from_train"] >= 1 and cfg.task_type == "token-classification"
+
+
+@pytest.mark.parametrize("task,folder,name,line,bad", [
+    ("afqmc", "afqmc_public", "dev.json", 2, '{"sentence1": "a", "sentence2": "b", "label": "2"}'),
+    ("tnews", "tnews_public", "train.json", 2, '{"sentence": "新闻", "label": "999"}'),
+    ("cluener", "cluener_public", "train.json", 2, '{"text": "浙商银行", "label": {"company": {"浙商": [[0, 3]]}}}'),
+    ("chnsenticorp", "chnsenticorp", "train.tsv", 3, "好评"),
+])
+def test_bad_rows_are_one_line_naming_file_and_line(task, folder, name, line, bad, model, tmp_path):
+    WRITERS[task](tmp_path)
+    path = tmp_path / folder / name
+    rows = path.read_text(encoding="utf-8").splitlines()
+    rows.insert(line - 1, bad)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run_cli("finetune", "--model", model, "--task", task, "--data-dir", tmp_path, "--out", tmp_path / "ft", *SMALL)
+    assert result.exit_code == 3, result.output
+    assert f"{name}:{line}" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_task_and_missing_files_are_usage_errors(model, tmp_path):
+    result = run_cli("finetune", "--model", model, "--task", "tnews2", "--data-dir", tmp_path, "--out", tmp_path / "ft")
+    assert result.exit_code == 2 and "cluener" in result.output and "peoples-daily" in result.output
+    result = run_cli("finetune", "--model", model, "--task", "tnews", "--data-dir", tmp_path, "--out", tmp_path / "ft")
+    assert result.exit_code == 2 and "train.json" in result.output
