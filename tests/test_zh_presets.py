@@ -196,6 +196,12 @@ def test_each_preset_runs_end_to_end_from_its_distributed_files(task, model, tmp
             assert all(r["label"] in summary["labels"] for r in rows)
         if task == "tnews":
             assert all(r["label_desc"].startswith("news_") for r in rows)
+            # the submission's labels are what `predict` gives for the same rows of test.json
+            result = run_cli("predict", "--model", out, data / "tnews_public" / "test.json", "--text-field",
+                             "sentence", "--id-field", "id", "--out", tmp_path / "p.jsonl")
+            assert result.exit_code == 0, result.output
+            predicted = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
+            assert [(p["id"], p["label"]) for p in predicted] == [(r["id"], r["label"]) for r in rows]
     elif task not in ("msra",):
         assert "test" in summary  # a labelled test split is scored once
 
@@ -266,3 +272,19 @@ def test_unknown_task_and_missing_files_are_usage_errors(model, tmp_path):
     assert result.exit_code == 2 and "cluener" in result.output and "peoples-daily" in result.output
     result = run_cli("finetune", "--model", model, "--task", "tnews", "--data-dir", tmp_path, "--out", tmp_path / "ft")
     assert result.exit_code == 2 and "train.json" in result.output
+
+
+@pytest.mark.parametrize("hidden,lr", [(256, 3e-4), (768, 1e-4), (1024, 5e-5)])
+def test_hfl_learning_rate_by_model_size_unless_given(hidden, lr, tmp_path):
+    from electra_cli.benchmarks.presets import zh_setup
+    from electra_cli.finetuning.config import FinetuneConfig
+
+    write_chnsenticorp(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"hidden_size": hidden}))
+    cfg = FinetuneConfig()
+    zh_setup("chnsenticorp", tmp_path, cfg, tmp_path / "m", tmp_path, epochs_set=False)
+    assert (cfg.lr, cfg.epochs, cfg.metric) == (lr, 3.0, "accuracy")
+    cfg = FinetuneConfig(lr=[1e-4, 2e-4])
+    zh_setup("chnsenticorp", tmp_path, cfg, tmp_path / "m", tmp_path, epochs_set=False)
+    assert cfg.lr == [1e-4, 2e-4]  # the user's search wins

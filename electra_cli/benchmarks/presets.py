@@ -435,7 +435,11 @@ def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epo
 def write_unlabelled(path: Path, rows: list[Row], kind: str) -> Path:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            record = {"id": row["id"], "tokens": row["tokens"], "text": row["text"]} if kind == "ner" else {
-                "id": row["id"], "text": row["text"], "text_pair": row.get("text_pair") or ""}
+            if kind == "ner":
+                record = {"id": row["id"], "tokens": row["tokens"], "text": row["text"]}
+            else:
+                record = {"id": row["id"], "text": row["text"]}
+                if row.get("text_pair") is not None:  # pairs only: "" would add a second segment
+                    record["text_pair"] = row["text_pair"]
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path

@@ -24,14 +24,12 @@ from electra_cli.serving.predict import predict
 METRICS_FILE = "metrics.json"
 
 
-def predicted_rows(model_dir: Path, rows_file: Path, kind: str) -> list[dict]:
-    """`predict`'s output rows for a converted split (ids kept)."""
+def predicted_rows(model_dir: Path, rows_file: Path, kind: str, pair: bool = False) -> list[dict]:
+    """`predict`'s output rows for a converted split (ids kept): characters for NER, text (and pair) otherwise."""
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / "predictions.jsonl"
-        options = {"text_field": "tokens"} if kind == "ner" else {"text_field": "text", "text_pair_field": "text_pair"}
-        has_pair = kind != "ner" and any("text_pair" in json.loads(line) for line in rows_file.open(encoding="utf-8"))
-        if kind != "ner" and not has_pair:
-            options["text_pair_field"] = ""
+        options = {"text_field": "tokens"} if kind == "ner" else {
+            "text_field": "text", "text_pair_field": "text_pair" if pair else ""}
         predict(model_dir, rows_file, target, id_field="id", **options)
         return [json.loads(line) for line in target.open(encoding="utf-8")]
 
@@ -39,7 +37,7 @@ def predicted_rows(model_dir: Path, rows_file: Path, kind: str) -> list[dict]:
 def write_submission(prepared: Prepared, out: Path, data_dir: Path) -> Path:
     """CLUE's submission file for the unlabelled test split, in `out`; returns its path."""
     spec = ZH_TASKS[prepared.task]
-    rows = predicted_rows(out, prepared.unlabelled, spec.kind)
+    rows = predicted_rows(out, prepared.unlabelled, spec.kind, spec.pair)
     descriptions = label_descriptions(prepared.task, data_dir)
     texts = {}
     if spec.kind == "ner":
