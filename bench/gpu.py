@@ -172,8 +172,7 @@ def part_data(plan: dict, work: Path) -> dict:
     ElectraForSequenceClassification(config).save_pretrained(work / "classifier")
     copy_tokenizer(work / "vocab", work / "classifier")
     with open(work / "rows.jsonl", "w", encoding="utf-8") as out:  # short rows: docstring lines, cycled to `rows`
-        for i in range(s["rows"]):
-            out.write(json.dumps({"text": lines[i % len(lines)]}) + "\n")
+        out.writelines(json.dumps({"text": lines[i % len(lines)]}) + "\n" for i in range(s["rows"]))
     return {"corpus_mb": corpus.stat().st_size / 1e6, "documents": documents, "vocab_size": vocab["vocab_size"],
             "train_examples": manifest["splits"]["train"]["rows"],
             "validation_examples": manifest["splits"]["validation"]["rows"], "seq_len": s["seq_len"],
@@ -238,7 +237,7 @@ def part_pretrain(plan: dict, work: Path) -> dict:
     cfg = load_pretrain_config(s["recipe"], s["sets"])
     last_eval = evals[-1] if evals else None
     health = health_report(last_eval or train[-1], cfg.model.objective, cfg.optim.warmup_steps, train[-1]["step"])
-    return {"recipe": s["recipe"], "steps": train[-1]["step"], "seconds": seconds,
+    return {"recipe": s["recipe"], "steps": train[-1]["step"], "command_s": seconds,
             "tokens_per_s": train[-1].get("tokens_per_s"), "mfu": train[-1].get("mfu"),
             "line": progress_line(train[-1], last_eval), "health": health}
 
@@ -289,11 +288,14 @@ def run_part(name: str, plan_file: Path, log_file: Path, limit_s: float) -> dict
         try:
             code = process.wait(timeout=limit_s)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return {"status": "timed out", "seconds": time.monotonic() - start,
-                    "error": f"stopped at its {limit_s:.0f} s limit"}
+            code = None
+        finally:
+            if process.poll() is None:  # over its limit, or this run was interrupted: stop the part and its children
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     seconds = time.monotonic() - start
+    if code is None:
+        return {"status": "timed out", "seconds": seconds, "error": f"stopped at its {limit_s:.0f} s limit"}
     if result_file.is_file():
         return json.loads(result_file.read_text()) | {"seconds": seconds}
     return {"status": "failed", "seconds": seconds, "error": f"the process died (exit code {code}); see the log"}
@@ -352,7 +354,8 @@ def format_report(report: dict) -> str:
                                                     if device["capability"] else "")
                      + f"; torch {device['torch']} (CUDA {device['cuda']}), transformers {device['transformers']}; "
                      f"precision {device['precision']}; "
-                     + (f"MFU against {peak / 1e12:.0f} TFLOP/s (dense datasheet peak)" if peak else "no peak known: no MFU"))
+                     + (f"MFU against {peak / 1e12:.0f} TFLOP/s (dense datasheet peak)" if peak
+                        else "no peak known: no MFU"))
         if device["missing_dependencies"]:
             lines.append(f"MISSING dependencies: {', '.join(device['missing_dependencies'])}")
     lines.append("")
@@ -383,7 +386,8 @@ def format_report(report: dict) -> str:
     if r is not None:
         if r["status"] == "ok":
             verdict = r["health"].get("verdict", "no verdict (not the electra objective)")
-            lines.append(f"\npretrain {r['recipe']}, {r['steps']} steps in {r['seconds']:.0f} s: {r['line']}")
+            lines.append(f"\npretrain {r['recipe']}, {r['steps']} steps ({r['command_s']:.0f} s, the whole command): "
+                         f"{r['line']}")
             lines.append(f"health: {verdict}")
         else:
             lines.append(f"\npretrain: {r['status']}: {r.get('error', '')}")
@@ -411,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--limit", action="append", default=[], metavar="PART=SECONDS", help="one part's time limit")
     parser.add_argument("--budget", type=float, default=None, help="seconds for all parts (470 on a GPU)")
-    parser.add_argument("--work", type=Path, default=None, help="scratch folder kept afterwards (default: a temporary one)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="scratch folder, kept afterwards (default: a temporary one)")
     parser.add_argument("--part", help=argparse.SUPPRESS)  # internal: run one part in this process
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
