@@ -93,3 +93,13 @@ def test_bad_arguments_are_refused():
     assert result.returncode == 2 and "warp-drive" in result.stderr
     result = run_script("--limit", "device=soon")
     assert result.returncode == 2 and "PART=SECONDS" in result.stderr
+
+
+def test_the_gpu_plan_fits_one_device_call():
+    """Every part has a limit and their budget leaves the 8-minute call room to start and report."""
+    gpu = load_script()
+    plan = gpu.make_plan(dry_run=False)
+    assert set(plan["limits_s"]) == set(gpu.PARTS)
+    assert plan["budget_s"] <= 8 * 60 - 10
+    assert plan["small"]["recipe"] == "electra-small" and plan["base"]["recipe"] == "electra-base"
+    assert plan["predict"] and plan["data"]["rows"] == 40_000 and plan["pretrain"]["steps"] == 200
