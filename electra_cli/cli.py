@@ -172,6 +172,12 @@ def shard(
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
+    part: Annotated[
+        Optional[str],
+        typer.Option("--part", metavar="I/N", show_default="the whole job",
+                     help="Build only part I of N (a job array's task) into --out, a part folder for `electra-cli merge`; "
+                     "a part already finished is skipped."),
+    ] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Tokenize and pack corpora into Arrow shards of ELECTRA examples ([CLS] A [SEP] B [SEP]) + a manifest.
@@ -192,7 +198,28 @@ def shard(
         **({"workers": workers} if workers is not None else {}),
     )
     options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
-    shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
+    if part is None:
+        shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
+        return
+    from electra_cli.shards.parts import Part, shard_part
+
+    shard_part(corpus, vocab, out, Part.parse(part), settings, options, overwrite=overwrite)
+
+
+@app.command(cls=Command)
+@handle_errors
+def merge(
+    parts: Annotated[list[Path], typer.Argument(metavar="PART_DIR...", help="Part folders from `electra-cli shard --part I/N`, in any order.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Shards folder to write.")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Join the parts of a shard job into one shards folder, byte for byte what one machine writes.
+
+    Example: electra-cli merge parts/part-* --out shards/
+    """
+    from electra_cli.shards.merge import merge_parts
+
+    merge_parts(parts, out, overwrite=overwrite)
 
 
 @app.command(cls=Command)
