@@ -278,8 +278,22 @@ def pretrain(
         Optional[int], typer.Option("--log-every", metavar="N", show_default=FROM_RECIPE, help="Steps between metrics lines.")
     ] = None,
     num_processes: Annotated[
-        int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch.")
+        int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch. "
+                          "With --num-machines: the total over all machines.")
     ] = 1,
+    num_machines: Annotated[
+        int, typer.Option("--num-machines", metavar="N", help="Machines in the run; start the same command on each, "
+                          "with its own --machine-rank (see examples/slurm/pretrain.sbatch).")
+    ] = 1,
+    machine_rank: Annotated[
+        int, typer.Option("--machine-rank", metavar="R", help="This machine's rank, 0..N-1; 0 is the head machine.")
+    ] = 0,
+    main_process_ip: Annotated[
+        str, typer.Option("--main-process-ip", metavar="ADDR", help="The head machine's address, as every machine reaches it.")
+    ] = "127.0.0.1",
+    main_process_port: Annotated[
+        int, typer.Option("--main-process-port", metavar="PORT", help="A free port on the head machine, the same everywhere.")
+    ] = 29500,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
     init_from: Annotated[
         Optional[Path],
@@ -302,12 +316,15 @@ def pretrain(
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
     """
-    from electra_cli.pretraining.train import launch_processes, run_config
+    from electra_cli.pretraining.train import Machines, launch_processes, run_config
     from electra_cli.pretraining.train import pretrain as run_pretrain
 
-    if num_processes > 1 and "WORLD_SIZE" not in os.environ:
-        argv = _argv_without(sys.argv[1:], "--num-processes")
-        raise typer.Exit(launch_processes(num_processes, argv))
+    machines = Machines(num_machines, machine_rank, main_process_ip, main_process_port)
+    if (num_processes > 1 or num_machines > 1) and "WORLD_SIZE" not in os.environ:
+        argv = sys.argv[1:]
+        for option in ("--num-processes", "--num-machines", "--machine-rank", "--main-process-ip", "--main-process-port"):
+            argv = _argv_without(argv, option)
+        raise typer.Exit(launch_processes(num_processes, argv, machines))
     flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
              "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])

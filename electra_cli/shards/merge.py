@@ -46,7 +46,8 @@ def merge_parts(part_dirs: Sequence[Path], out: Path, overwrite: bool = False) -
     started = time.time()
     with atomic_dir(out) as tmp:
         sink = ShardSink(tmp, job, settings)
-        sources = [pa.memory_map(str(folder / record["units_file"]["file"])) for folder, record in records]
+        # plain reads, not memory maps: a batch is freed once written, so memory stays flat however big the parts
+        sources = [pa.OSFile(str(folder / record["units_file"]["file"])) for folder, record in records]
         try:
             streams = [iter(pa.ipc.open_stream(source)) for source in sources]
             for unit in range(first["units"]):  # part I holds the units I-1, I-1+N, ... in order
