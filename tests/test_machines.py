@@ -88,6 +88,15 @@ def test_two_machines_of_one_process_train_as_one_machine_of_two(tiny_shards, tm
     complete = json.loads((checkpoint / "COMPLETE").read_text())
     assert {"rng-rank000.pt", "rng-rank001.pt"} <= complete.keys()
 
+    # resumed by one process: it says what the change of world size means, and goes on
+    code, output = finish(launch(pretrain_args(tiny_shards, two, STEPS + 2, "--resume", "auto")))
+    assert code == 0, output[-3000:]
+    assert "saved by 2 processes and is resumed by 1" in output and "same order" in output, output[-3000:]
+    # a checkpoint missing one rank's state is not resumable
+    (checkpoint / "rng-rank001.pt").unlink()
+    code, output = finish(launch(pretrain_args(tiny_shards, two, STEPS + 4, "--resume", str(checkpoint))))
+    assert code == 3 and "rng-rank001.pt missing" in output, output[-3000:]
+
 
 def test_a_killed_machine_ends_the_other_with_a_message(tiny_shards, tmp_path):
     args = pretrain_args(tiny_shards, tmp_path / "run", 100000, "--set", "train.log_every=1")
@@ -105,3 +114,38 @@ def test_a_killed_machine_ends_the_other_with_a_message(tiny_shards, tmp_path):
     assert code != 0
     assert "lost contact" in output and "--resume auto" in output, output[-3000:]
     assert time.time() - started < 120
+
+
+def test_slurm_pretrain_script_runs_two_nodes(tiny_shards, tmp_path):
+    """examples/slurm/pretrain.sbatch as SLURM runs it on a 2-node allocation: a stub scontrol names the nodes
+    (both this machine), a stub srun starts one task per node with its SLURM_NODEID; the two launches find each
+    other at the port derived from the job id and train to the end."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "slurm" / "pretrain.sbatch"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "scontrol").write_text('#!/bin/bash\n[[ "$*" == "show hostnames node[1-2]" ]] || exit 9\n'
+                                    'printf "127.0.0.1\\n127.0.0.1\\n"\n')
+    (stubs / "srun").write_text(
+        '#!/bin/bash\nwhile [[ $1 == --* ]]; do shift; done\npids=()\n'
+        'for node in 0 1; do SLURM_NODEID=$node SLURM_PROCID=$node "$@" & pids+=($!); done\n'
+        'status=0\nfor p in "${pids[@]}"; do wait "$p" || status=$?; done\nexit $status\n'
+    )
+    (stubs / "electra-cli").write_text(f'#!/bin/bash\nexec "{sys.executable}" -m electra_cli "$@"\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    port = free_port()
+    while not 20000 <= port < 40000:
+        port = free_port()
+    run = tmp_path / "run"
+    extra = pretrain_args(tiny_shards, run, 4, "--set", "train.save_every=4")[7:]  # --max-steps, the tiny model
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "SHARDS": str(tiny_shards), "RUN": str(run),
+           "RECIPE": "electra-tiny", "PROCS_PER_NODE": "1", "PRETRAIN_ARGS": " ".join(extra),
+           "SLURM_JOB_ID": str(port - 20000), "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "node[1-2]",
+           "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert f"head node 127.0.0.1:{port}, 2 nodes x 1 processes" in done.stdout
+    assert (run / "final" / "discriminator" / "config.json").is_file()
+    complete = json.loads((run / "checkpoints" / "step-00000004" / "COMPLETE").read_text())
+    assert {"rng-rank000.pt", "rng-rank001.pt"} <= complete.keys()
