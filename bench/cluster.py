@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import python_source_corpus  # noqa: E402
+from _corpus import python_source_corpus
 
 TIMED = r"""
 import json, resource, subprocess, sys, time

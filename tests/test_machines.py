@@ -143,7 +143,7 @@ def test_slurm_pretrain_script_runs_two_nodes(tiny_shards, tmp_path):
            "RECIPE": "electra-tiny", "PROCS_PER_NODE": "1", "PRETRAIN_ARGS": " ".join(extra),
            "SLURM_JOB_ID": str(port - 20000), "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "node[1-2]",
            "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert f"head node 127.0.0.1:{port}, 2 nodes x 1 processes" in done.stdout
     assert (run / "final" / "discriminator" / "config.json").is_file()

@@ -82,6 +82,16 @@ class StopTraining(ElectraCliError):
         self.exit_code = exit_code
 
 
+class LostContact(ElectraCliError):
+    """Another process of the run died or became unreachable; this one stops instead of waiting forever."""
+
+    exit_code = 1
+
+
+PEER_FAILURES = ("connection closed", "connection reset", "connection refused", "broken pipe", "timed out", "timeout",
+                 "remote process", "by peer")
+
+
 def run_config(out: Path, resume: str | None, recipe: str | None, overrides: list[str]) -> PretrainConfig:
     """The config a `pretrain` command runs with: a new run's from the recipe, a resumed run's from its checkpoint."""
     checkpoint = find_resume(Path(out) / "checkpoints", resume) if resume else None
@@ -161,15 +171,6 @@ def pretrain(
             return {"step": run.state.step, "health": {}, "validation": last_eval, "out": str(run.out), "stopped": True}
         health = finish(run, last_eval or last_window)
     return {"step": run.state.step, "health": health, "validation": last_eval, "out": str(run.out)}
-
-
-class LostContact(ElectraCliError):
-    """Another process of the run died or became unreachable; this one stops instead of waiting forever."""
-
-    exit_code = 1
-
-
-PEER_FAILURES = ("connection closed", "connection reset", "broken pipe", "timed out", "timeout", "gloo", "nccl")
 
 
 @contextlib.contextmanager

@@ -51,7 +51,7 @@ def merge_parts(part_dirs: Sequence[Path], out: Path, overwrite: bool = False) -
         try:
             streams = [iter(pa.ipc.open_stream(source)) for source in sources]
             for unit in range(first["units"]):  # part I holds the units I-1, I-1+N, ... in order
-                folder, record = records[unit % count]
+                folder = records[unit % count][0]
                 number, result = read_unit(next(streams[unit % count]))
                 if number != unit:
                     raise DataError(f"{folder}: holds chunk {number} where chunk {unit} was due (damaged part)")

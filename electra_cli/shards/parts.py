@@ -25,11 +25,21 @@ import numpy as np
 import pyarrow as pa
 
 from electra_cli import __version__
-from electra_cli.core.atomic import atomic_dir, check_output_dir, sha256_file, write_json_atomic
+from electra_cli.core.atomic import (
+    atomic_dir,
+    check_output_dir,
+    sha256_file,
+    write_json_atomic,
+)
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.shards import write
-from electra_cli.shards.write import ShardJob, ShardSettings, build_chunks, chunk_tasks, prepare_job
+from electra_cli.shards.write import (
+    ShardSettings,
+    build_chunks,
+    chunk_tasks,
+    prepare_job,
+)
 from electra_cli.text.corpus import Corpus, CorpusOptions
 
 PART_MANIFEST = "part.json"

@@ -3,7 +3,8 @@
 Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
 and each chunk is tokenized (`encode_batch`) and packed in a worker process with a random generator seeded by
 (seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
-bytes whatever the number of workers.
+bytes whatever the number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
+with the same code, and merge (shards/merge.py) writes them through the same ShardSink and shards_manifest.
 """
 
 from __future__ import annotations
