@@ -172,6 +172,12 @@ def shard(
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
+    part: Annotated[
+        Optional[str],
+        typer.Option("--part", metavar="I/N", show_default="the whole job",
+                     help="Build only part I of N (a job array's task) into --out, a part folder for `electra-cli merge`; "
+                     "a part already finished is skipped."),
+    ] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Tokenize and pack corpora into Arrow shards of ELECTRA examples ([CLS] A [SEP] B [SEP]) + a manifest.
@@ -192,7 +198,28 @@ def shard(
         **({"workers": workers} if workers is not None else {}),
     )
     options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
-    shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
+    if part is None:
+        shard_corpus(corpus, vocab, out, settings, options, overwrite=overwrite)
+        return
+    from electra_cli.shards.parts import Part, shard_part
+
+    shard_part(corpus, vocab, out, Part.parse(part), settings, options, overwrite=overwrite)
+
+
+@app.command(cls=Command)
+@handle_errors
+def merge(
+    parts: Annotated[list[Path], typer.Argument(metavar="PART_DIR...", help="Part folders from `electra-cli shard --part I/N`, in any order.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Shards folder to write.")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Join the parts of a shard job into one shards folder, byte for byte what one machine writes.
+
+    Example: electra-cli merge parts/part-* --out shards/
+    """
+    from electra_cli.shards.merge import merge_parts
+
+    merge_parts(parts, out, overwrite=overwrite)
 
 
 @app.command(cls=Command)
@@ -274,8 +301,22 @@ def pretrain(
         Optional[int], typer.Option("--log-every", metavar="N", show_default=FROM_RECIPE, help="Steps between metrics lines.")
     ] = None,
     num_processes: Annotated[
-        int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch.")
+        int, typer.Option("--num-processes", metavar="N", help="Launch N processes (DDP) for you; same as accelerate launch. "
+                          "With --num-machines: the total over all machines.")
     ] = 1,
+    num_machines: Annotated[
+        int, typer.Option("--num-machines", metavar="N", help="Machines in the run; start the same command on each, "
+                          "with its own --machine-rank (see examples/slurm/pretrain.sbatch).")
+    ] = 1,
+    machine_rank: Annotated[
+        int, typer.Option("--machine-rank", metavar="R", help="This machine's rank, 0..N-1; 0 is the head machine.")
+    ] = 0,
+    main_process_ip: Annotated[
+        str, typer.Option("--main-process-ip", metavar="ADDR", help="The head machine's address, as every machine reaches it.")
+    ] = "127.0.0.1",
+    main_process_port: Annotated[
+        int, typer.Option("--main-process-port", metavar="PORT", help="A free port on the head machine, the same everywhere.")
+    ] = 29500,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over in a run folder that has checkpoints.")] = False,
     init_from: Annotated[
         Optional[Path],
@@ -298,12 +339,15 @@ def pretrain(
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
     """
-    from electra_cli.pretraining.train import launch_processes, run_config
+    from electra_cli.pretraining.train import Machines, launch_processes, run_config
     from electra_cli.pretraining.train import pretrain as run_pretrain
 
-    if num_processes > 1 and "WORLD_SIZE" not in os.environ:
-        argv = _argv_without(sys.argv[1:], "--num-processes")
-        raise typer.Exit(launch_processes(num_processes, argv))
+    machines = Machines(num_machines, machine_rank, main_process_ip, main_process_port)
+    if (num_processes > 1 or num_machines > 1) and "WORLD_SIZE" not in os.environ:
+        argv = sys.argv[1:]
+        for option in ("--num-processes", "--num-machines", "--machine-rank", "--main-process-ip", "--main-process-port"):
+            argv = _argv_without(argv, option)
+        raise typer.Exit(launch_processes(num_processes, argv, machines))
     flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
              "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])

@@ -71,7 +71,32 @@ def is_loadable(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file() or path.stat().st_size != size:
             return f"{name} missing or truncated"
+    ranks = saved_world(folder)
+    if ranks and not all(rng_file(r) in sizes for r in range(ranks)):
+        return "the RNG states listed are not those of ranks 0..N-1"
     return None
+
+
+def saved_world(folder: Path) -> int:
+    """How many processes saved this checkpoint (one RNG state each, listed in its COMPLETE marker)."""
+    try:
+        sizes = json.loads((Path(folder) / COMPLETE).read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for name in sizes if name.startswith("rng-rank"))
+
+
+def world_change(folder: Path, saved: int, world: int, step: int) -> str | None:
+    """What resuming with another number of processes means, in one line (None when it is the same)."""
+    if not saved or saved == world:
+        return None
+    same = ("the data continues at step {step} in the same order (it depends on the seed, the step and the global "
+            "batch only); the optimizer and the weights are the same").format(step=step)
+    if world < saved:
+        return (f"{folder} was saved by {saved} processes and is resumed by {world}: {same}; the random streams of "
+                f"ranks {world}..{saved - 1} (masking, sampling, dropout) are dropped")
+    return (f"{folder} was saved by {saved} processes and is resumed by {world}: {same}; ranks {saved}..{world - 1} "
+            "start new random streams seeded from (seed, rank, step)")
 
 
 def find_resume(checkpoints: Path, resume: str | None) -> Path | None:
@@ -118,6 +143,9 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     barrier()
+    if not tmp.is_dir():  # rank 0 made it: a machine that cannot see it does not share the run folder
+        raise UsageError(f"{tmp}: made by rank 0 but not visible to rank {rank}; with several machines the run folder "
+                         "(--out) must be on a filesystem every machine shares")
     torch.save(rng_state(), tmp / rng_file(rank))
     if rank == 0:
         save_model(model, str(tmp / MODEL_FILE))
@@ -136,8 +164,10 @@ def save_checkpoint(
             with open(f, "rb") as handle:
                 os.fsync(handle.fileno())
         sizes = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
-        if len([n for n in sizes if n.startswith("rng-rank")]) != world:
-            raise RuntimeError("not every rank wrote its RNG state")
+        missing = [r for r in range(world) if rng_file(r) not in sizes]
+        if missing:  # the checkpoint is complete only with every rank's state in it
+            raise UsageError(f"{tmp}: no state from rank(s) {missing}; with several machines the run folder (--out) "
+                             "must be on a filesystem every machine shares")
         write_json_atomic(tmp / COMPLETE, sizes)
         if folder.exists():
             shutil.rmtree(folder)

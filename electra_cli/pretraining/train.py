@@ -39,8 +39,10 @@ from electra_cli.pretraining.checkpoint import (
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
+    saved_world,
     seed_rank,
     step_dir,
+    world_change,
 )
 from electra_cli.pretraining.export import export_models
 from electra_cli.pretraining.model import (
@@ -78,6 +80,16 @@ class StopTraining(ElectraCliError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class LostContact(ElectraCliError):
+    """Another process of the run died or became unreachable; this one stops instead of waiting forever."""
+
+    exit_code = 1
+
+
+PEER_FAILURES = ("connection closed", "connection reset", "connection refused", "broken pipe", "timed out", "timeout",
+                 "remote process", "by peer")
 
 
 def run_config(out: Path, resume: str | None, recipe: str | None, overrides: list[str]) -> PretrainConfig:
@@ -152,12 +164,34 @@ def pretrain(
                  run.out, run.state.step, cfg.train.steps, final)
         end_distributed()
         return {"step": run.state.step, "health": {}, "validation": {}, "out": str(run.out), "finished": True}
-    last_eval, last_window = train(run)
-    if run.state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
-        end_distributed()
-        return {"step": run.state.step, "health": {}, "validation": last_eval, "out": str(run.out), "stopped": True}
-    health = finish(run, last_eval or last_window)
+    with lost_contact_as_error(run):
+        last_eval, last_window = train(run)
+        if run.state.step < cfg.train.steps:  # stopped by train.stop_at: no export yet
+            end_distributed()
+            return {"step": run.state.step, "health": {}, "validation": last_eval, "out": str(run.out), "stopped": True}
+        health = finish(run, last_eval or last_window)
     return {"step": run.state.step, "health": health, "validation": last_eval, "out": str(run.out)}
+
+
+@contextlib.contextmanager
+def lost_contact_as_error(run: Run):
+    """A collective that fails because a peer is gone (a killed rank, a lost machine) becomes one line that says
+    so and where to resume from, instead of a backend traceback (or a hang: see README 'On a cluster')."""
+    try:
+        yield
+    except RuntimeError as err:
+        world = run.accelerator.num_processes
+        if world == 1 or not any(word in str(err).lower() for word in PEER_FAILURES):
+            raise
+        newest = complete_checkpoints(run.checkpoints)
+        where = f"the newest complete checkpoint is {newest[-1]}" if newest else "no checkpoint was completed yet"
+        text = str(err).strip()
+        first_line = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
+        raise LostContact(
+            f"rank {run.accelerator.process_index} of {world} lost contact with the other processes near step "
+            f"{run.state.step} (another rank or machine died or is unreachable: {first_line}); {where}: restart every "
+            "machine with --resume auto"
+        ) from None
 
 
 # ---- setup ---------------------------------------------------------------------------------------------
@@ -223,6 +257,9 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         if state.vocab_sha256 != vocab["vocab_sha256"]:
             raise DataError(f"{resume_from}: was trained with another vocabulary than {vocab_dir}")
         log.info("resuming from %s (step %d)", resume_from, state.step)
+        change = world_change(resume_from, saved_world(resume_from), world, state.step)
+        if change and accelerator.is_main_process:
+            log.warning(change)
     else:
         seed_rank(cfg.train.seed, rank, 0)  # each rank masks differently
     config_toml = configlib.dumps(cfg)
@@ -720,14 +757,51 @@ def show_config(cfg: PretrainConfig, shards: Path, out: Path, world: int, micro:
     console.print(table)
 
 
-def launch_processes(num_processes: int, argv: list[str]) -> int:
-    """Re-run this command under torch.distributed.run with `num_processes` processes (DDP; gloo on CPU)."""
+@dataclass(frozen=True)
+class Machines:
+    """Where this launch sits in a multi-machine run (torchrun's static rendezvous); one machine by default."""
+
+    count: int = 1  # --num-machines
+    rank: int = 0  # --machine-rank: 0 on the head machine, whose address is main_ip
+    main_ip: str = "127.0.0.1"  # --main-process-ip: the head machine's address, as every machine reaches it
+    main_port: int = 29500  # --main-process-port: free on the head machine, the same on every machine
+
+    def problems(self, num_processes: int) -> list[str]:
+        found = []
+        if self.count < 1:
+            found.append(f"--num-machines must be >= 1, got {self.count}")
+        elif num_processes % self.count:
+            found.append(f"--num-processes is the total over all machines: {num_processes} is not a multiple of "
+                         f"--num-machines {self.count}")
+        if not 0 <= self.rank < max(self.count, 1):
+            found.append(f"--machine-rank must be in 0..{self.count - 1}, got {self.rank}")
+        if not 1 <= self.main_port <= 65535:
+            found.append(f"--main-process-port must be in 1..65535, got {self.main_port}")
+        if self.count > 1 and not self.main_ip:
+            found.append("--main-process-ip is needed with --num-machines > 1 (the head machine's address)")
+        return found
+
+
+def launch_processes(num_processes: int, argv: list[str], machines: Machines | None = None) -> int:
+    """Re-run this command under torch.distributed.run with `num_processes` processes in all (DDP; gloo on CPU):
+    all on this machine, or `num_processes / machines.count` here as machine `machines.rank` of a multi-machine
+    run. Global process index = machine rank x processes per machine + local rank, so the data order (a function
+    of the seed, the step and the global index) is the same however the processes are spread."""
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={num_processes}",
+    machines = machines or Machines()
+    problems = machines.problems(num_processes)
+    if problems:
+        raise UsageError("; ".join(problems))
+    per_machine = num_processes // machines.count
+    if machines.count == 1:
+        where = ["--standalone"]
+    else:
+        where = [f"--nnodes={machines.count}", f"--node_rank={machines.rank}", f"--master_addr={machines.main_ip}",
+                 f"--master_port={machines.main_port}"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={per_machine}",
            "-m", "electra_cli", *argv]
     log.info("launching: %s", " ".join(cmd))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     return subprocess.call(cmd, env=env)
-

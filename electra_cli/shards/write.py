@@ -3,7 +3,8 @@
 Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
 and each chunk is tokenized (`encode_batch`) and packed in a worker process with a random generator seeded by
 (seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
-bytes whatever the number of workers.
+bytes whatever the number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
+with the same code, and merge (shards/merge.py) writes them through the same ShardSink and shards_manifest.
 """
 
 from __future__ import annotations
@@ -345,6 +346,92 @@ def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[t
         yield from flush(split)
 
 
+@dataclass
+class ShardJob:
+    """What every process of a shard run needs, read once from the vocab and the settings."""
+
+    vocab: dict  # load_vocab_manifest's record: sha256, size, special ids
+    dtype: pa.DataType  # uint16, or uint32 when the vocab exceeds 65535 ids
+    tokenizer_json: str
+    specials: tuple[int, int]  # the vocabulary's [CLS] and [SEP] ids
+    words: dict | None  # the manifest's `words` entry (segmenter, version, user dict sha256)
+    user_entries: list | None  # the user dictionary's entries, when segmenting
+
+    @property
+    def init_args(self) -> tuple:
+        return self.tokenizer_json, self.specials, self.user_entries
+
+
+def prepare_job(vocab_dir: Path, settings: ShardSettings) -> ShardJob:
+    vocab = load_vocab_manifest(vocab_dir)
+    dtype = pa.uint16() if vocab["vocab_size"] - 1 <= 65535 else pa.uint32()
+    tokenizer_json = load_tokenizer(vocab_dir).to_str()  # built, never run, in this process: safe to fork
+    specials = (vocab["special_ids"]["cls"], vocab["special_ids"]["sep"])
+    words = describe(settings.segment, Path(settings.user_dict) if settings.user_dict else None)
+    user_entries = None
+    if words is not None:
+        user_entries = read_user_dict(Path(settings.user_dict)) if settings.user_dict else []
+    return ShardJob(vocab, dtype, tokenizer_json, specials, words, user_entries)
+
+
+class ShardSink:
+    """Where built chunks go, in chunk order: the Arrow writers of both splits and the packing counts. The
+    one-machine run and `merge` (shards/merge.py) both write through it, so they write the same bytes."""
+
+    def __init__(self, folder: Path, job: ShardJob, settings: ShardSettings):
+        self.writers = {s: ShardWriter(folder, s, job.dtype, settings.rows_per_shard, job.words is not None,
+                                       job.vocab["special_ids"])
+                        for s in SPLITS}
+        self.counts: Counter = Counter()
+
+    def collect(self, result) -> None:
+        split, values, offsets, chunk_counts, flags = result
+        self.writers[split].write(values, offsets, flags)
+        self.counts.update(chunk_counts)
+
+    def close(self) -> dict:
+        splits = {}
+        for split, writer in self.writers.items():
+            shards = writer.close()
+            splits[split] = {
+                "rows": sum(s["rows"] for s in shards),
+                "tokens": sum(s["tokens"] for s in shards),
+                "shards": shards,
+            }
+        return splits
+
+
+def shards_manifest(job: ShardJob, settings: ShardSettings, vocab: dict, splits: dict, counts: Counter,
+                    inputs: list[dict], corpus: dict) -> dict:
+    """The manifest.json of a shards folder (`vocab` is vocab_record's entry)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "vocab": vocab,
+        "max_seq_len": settings.max_seq_len,
+        "seed": settings.seed,
+        "validation_fraction": settings.validation_fraction,
+        "dtype": str(job.dtype),
+        "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB,
+                    "split_sentences": settings.split_sentences, "special_token_strings": "split as text"},
+        "words": job.words,
+        "splits": splits,
+        "examples": dict(sorted(counts.items())),
+        "inputs": inputs,
+        "corpus": corpus,
+    }
+
+
+def build_chunks(tasks: Iterator[tuple], job: ShardJob, workers: int, collect) -> None:
+    """Run `build_chunk` over `tasks` (in this process, or in `workers` processes), collecting results in order."""
+    if workers == 1:
+        _init_worker(*job.init_args)
+        for t in tasks:
+            collect(build_chunk(t))
+    else:
+        _run_pool(tasks, job.init_args, workers, collect)
+
+
 def shard_corpus(
     inputs: Sequence[str],
     vocab_dir: Path,
@@ -356,22 +443,14 @@ def shard_corpus(
     """Tokenize and pack `inputs` into Arrow shards under `out`; returns the manifest."""
     settings = settings or ShardSettings()
     out = Path(out)
-    vocab = load_vocab_manifest(vocab_dir)
+    job = prepare_job(vocab_dir, settings)
     check_output_dir(out, MANIFEST, overwrite, "shards folder")
     corpus = Corpus(inputs, corpus_options)
-    dtype = pa.uint16() if vocab["vocab_size"] - 1 <= 65535 else pa.uint32()
-    tokenizer_json = load_tokenizer(vocab_dir).to_str()  # built, never run, in this process: safe to fork
-    specials = (vocab["special_ids"]["cls"], vocab["special_ids"]["sep"])
-    words = describe(settings.segment, Path(settings.user_dict) if settings.user_dict else None)
-    user_entries = None
-    if words is not None:
-        user_entries = read_user_dict(Path(settings.user_dict)) if settings.user_dict else []
     started = time.time()
-    counts: Counter = Counter()
 
     with atomic_dir(out) as tmp, bytes_progress("shard") as progress:
-        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard, words is not None, vocab["special_ids"])
-                   for s in SPLITS}
+        sink = ShardSink(tmp, job, settings)
+        counts = sink.counts
         task = progress.add_task("tokenizing + packing", total=corpus.total_bytes, status="")
 
         def on_bytes(n: int) -> None:
@@ -379,43 +458,11 @@ def shard_corpus(
             status = f"{corpus.stats.documents / elapsed:,.0f} docs/s {counts['input_tokens'] / elapsed:,.0f} tok/s"
             progress.update(task, advance=n, status=status)
 
-        def collect(result) -> None:
-            split, values, offsets, chunk_counts, flags = result
-            writers[split].write(values, offsets, flags)
-            counts.update(chunk_counts)
-
-        tasks = chunk_tasks(corpus, settings, on_bytes)
-        if settings.workers == 1:
-            _init_worker(tokenizer_json, specials, user_entries)
-            for t in tasks:
-                collect(build_chunk(t))
-        else:
-            _run_pool(tasks, (tokenizer_json, specials, user_entries), settings.workers, collect)
+        build_chunks(chunk_tasks(corpus, settings, on_bytes), job, settings.workers, sink.collect)
         corpus.report("shard: corpus read")
-        splits = {}
-        for split, writer in writers.items():
-            shards = writer.close()
-            splits[split] = {
-                "rows": sum(s["rows"] for s in shards),
-                "tokens": sum(s["tokens"] for s in shards),
-                "shards": shards,
-            }
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "tool_version": __version__,
-            "vocab": vocab_record(vocab, Path(vocab_dir), out),
-            "max_seq_len": settings.max_seq_len,
-            "seed": settings.seed,
-            "validation_fraction": settings.validation_fraction,
-            "dtype": str(dtype),
-            "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB,
-                        "split_sentences": settings.split_sentences, "special_token_strings": "split as text"},
-            "words": words,
-            "splits": splits,
-            "examples": dict(sorted(counts.items())),
-            "inputs": corpus.describe_inputs(),
-            "corpus": corpus.stats.to_dict(),
-        }
+        splits = sink.close()
+        manifest = shards_manifest(job, settings, vocab_record(job.vocab, Path(vocab_dir), out), splits, counts,
+                                   corpus.describe_inputs(), corpus.stats.to_dict())
         write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
     seconds = time.time() - started
     log.info(
