@@ -1,6 +1,6 @@
 """`electra-cli shard` throughput against two baselines measured in the same run, and its peak memory.
 
-    python bench/shard.py [--mb 40] [--workers 2] [--scale 4]
+    python bench/shard.py [--mb 40] [--workers 2] [--scale 4] [--rounds 3] [--text python|paragraphs]
     python bench/shard.py --zh /tmp/manpages-zh --skip-python [--workers 2]     # word segmentation only
 
 1. raw `Tokenizer.encode_batch` over the same lines, already in memory, with the same number of processes
@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import python_source_corpus  # noqa: E402
+from _corpus import paragraph_corpus, python_source_corpus  # noqa: E402
 
 RAW = r"""
 import json, multiprocessing as mp, os, sys, time
@@ -179,6 +179,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3, help="alternating raw / ours pairs; the median ratio counts")
+    parser.add_argument("--text", choices=("python", "paragraphs"), default="python",
+                        help="the corpus: Python sources (a line of code per line), or package descriptions with a "
+                        "paragraph per line (where sentence splitting has the most to do)")
     parser.add_argument("--zh", type=Path, help="extracted manpages-zh package: measure word segmentation")
     parser.add_argument("--skip-python", action="store_true", help="only the --zh measurements")
     args = parser.parse_args()
@@ -189,7 +192,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        corpus = python_source_corpus(tmp / "corpus.txt", int(args.mb * 1e6))
+        build = python_source_corpus if args.text == "python" else paragraph_corpus
+        corpus = build(tmp / "corpus.txt", int(args.mb * 1e6))
         mb = corpus.stat().st_size / 1e6
         subprocess.run([sys.executable, "-m", "electra_cli", "vocab", str(corpus), "--out", str(tmp / "vocab"),
                         "--max-bytes", "20000000"], check=True, capture_output=True)
@@ -204,7 +208,8 @@ def main() -> None:
         hf = run_json(DATASETS, str(corpus), str(tmp / "vocab"), str(args.workers))
         manifest = json.loads((tmp / "shards" / "manifest.json").read_text())
         tokens = manifest["examples"]["input_tokens"]
-        print(f"corpus: {mb:.1f} MB of Python source, {tokens:,} tokens, {args.workers} workers")
+        kind = "Python source" if args.text == "python" else "package descriptions, a paragraph per line"
+        print(f"corpus: {mb:.1f} MB of {kind}, {tokens:,} tokens, {args.workers} workers")
         print(f"raw encode_batch (in memory):  {raw['seconds']:7.2f} s  {raw['tokens'] / raw['seconds'] / 1e6:6.2f} M tok/s")
         print(f"raw encode_batch_fast (no offsets, what shard calls): {fast['seconds']:7.2f} s")
         print(f"electra-cli shard (process):   {mine['seconds']:7.2f} s  {tokens / mine['seconds'] / 1e6:6.2f} M tok/s"
