@@ -480,11 +480,11 @@ def shard_corpus(
         }
         write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
     seconds = time.time() - started
-    log.info(
+    log.info("shard: %s", tokens_kept(counts, settings.overflow))
+    log.info(  # last: every command ends with the line naming what it wrote
         "wrote %s: %d train + %d validation examples, %d tokens in %.1fs",
         out, splits["train"]["rows"], splits["validation"]["rows"], counts["input_tokens"], seconds,
     )
-    log.info("shard: %s", tokens_kept(counts, settings.overflow))
     return manifest
 
 
