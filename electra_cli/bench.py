@@ -75,11 +75,13 @@ def measure(loss_fn, model, optimizer, batches, steps, warmup, precision, device
 
 
 def run_bench(recipe: str = "electra-tiny", precision: str = "auto", micro_batch: int = 0, vocab: int = 30522,
-              steps: int = 0, compile_model: bool = False, compile_mode: str | None = None) -> dict:
-    """Measure both steps on the current device; returns the figures (printed by the CLI)."""
+              steps: int = 0, compile_model: bool = False, compile_mode: str | None = None,
+              compile_backend: str = "inductor", overrides: list[str] | None = None) -> dict:
+    """Measure both steps on the current device; returns the figures (printed by the CLI). `overrides` are
+    `--set` strings on the recipe (bench/gpu.py's dry run shrinks the model with them)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_precision(precision)
-    cfg = load_pretrain_config(recipe, [])
+    cfg = load_pretrain_config(recipe, list(overrides or []))
     batch, seq = micro_batch or cfg.train.batch_size, cfg.data.max_seq_len
     steps = steps or (100 if device.type == "cuda" else 10)
     warmup = 10 if device.type == "cuda" else 2
@@ -96,7 +98,7 @@ def run_bench(recipe: str = "electra-tiny", precision: str = "auto", micro_batch
         optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4, eps=1e-6, fused=name == "ours")
         loss_fn = naive_loss
         if name == "ours":
-            compiled = maybe_compile(model, compile_model, mode=compile_mode)
+            compiled = maybe_compile(model, compile_model, backend=compile_backend, mode=compile_mode)
             loss_fn = lambda m, b: compiled(**b)["loss"]  # noqa: E731
         steps_per_s = measure(loss_fn, model, optimizer, batches, steps, warmup, precision, device)
         flops = flops_per_token(model, seq)

@@ -215,6 +215,29 @@ def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards
                   soft_wrap=True)
 
 
+@app.command(cls=Command)
+@handle_errors
+def inspect(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="A published HF folder, or a vocab, shards, run, "
+                                           "checkpoint or fine-tuned folder of ours.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (for scripts).")] = False,
+) -> None:
+    """Say what a folder is and what it can be used for: architecture and sizes, vocabulary and casing, tokenizer
+    settings sharding ignores, and for each of shard --vocab, --init-discriminator, --init-generator, finetune
+    --model and predict --model: yes, or why not.
+
+    Example: electra-cli inspect ~/models/electra-small-discriminator
+    """
+    from electra_cli.serving.inspect import inspect_folder, render, to_json
+
+    report = inspect_folder(folder)
+    if as_json:
+        print(to_json(report))
+    else:
+        for line in render(report):
+            console.print(escape(line), highlight=False, soft_wrap=True)
+
+
 @app.command(cls=Command, context_settings={"allow_extra_args": False})
 @handle_errors
 def pretrain(
@@ -305,7 +328,7 @@ def finetune(
     train: Annotated[Optional[Path], typer.Option("--train", metavar="FILE", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
     validation: Annotated[Optional[Path], typer.Option("--validation", metavar="FILE", help="Validation file, same format.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", metavar="FILE", help="Optional labelled test file.")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018; Chinese: chnsenticorp, lcqmc, bq, xnli-zh, drcd, afqmc, tnews, iflytek, ocnli, cmnli, csl, cluewsc2020, cluener, msra, peoples-daily.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...), or holding a QA task's files (train-v2.0.json, dev-v2.0.json, ...).")] = None,
     recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large; for QA electra-small-qa, -base-qa, -large-qa.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4; a comma list searches lr, layer_decay, weight_decay, epochs, warmup_ratio, batch_size (--set layer_decay=0.8,0.9); also select=best-epoch, eval_every=STEPS, class_weights=balanced.")] = None,
@@ -326,6 +349,8 @@ def finetune(
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
+    from electra_cli.benchmarks.presets import ZH_TASKS
+    from electra_cli.benchmarks.run import run_zh_preset
     from electra_cli.finetuning.config import load_finetune_config
     from electra_cli.finetuning.train import GLUE_TASKS, glue_setup
     from electra_cli.qa.train import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
@@ -340,11 +365,18 @@ def finetune(
         overrides.append(f"seeds=[{seeds}]")
     if strict:
         overrides.append("strict=true")
-    if task and task not in QA_TASKS and task.removeprefix("glue-") not in GLUE_TASKS:
-        raise UsageError(f"--task {task}: unknown; choose from {', '.join(['glue-' + t for t in GLUE_TASKS] + list(QA_TASKS))}")
-    qa_base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) else []
+    if task and task not in QA_TASKS and task not in ZH_TASKS and task.removeprefix("glue-") not in GLUE_TASKS:
+        raise UsageError(f"--task {task}: unknown; choose from {', '.join(['glue-' + t for t in GLUE_TASKS] + list(QA_TASKS) + list(ZH_TASKS))}")
+    qa_base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) or (
+        task in ZH_TASKS and ZH_TASKS[task].kind == "question-answering" and not recipe) else []
     cfg = load_finetune_config(recipe, qa_base + overrides)
     header = True
+    if task in ZH_TASKS:
+        if data_dir is None:
+            raise UsageError(f"--task {task} needs --data-dir (the folder with its files as distributed)")
+        run_zh_preset(task, data_dir, cfg, model, out, run_finetune, epochs_set=epochs is not None,
+                      overwrite=overwrite, report_to=report_to)
+        return
     if task in QA_TASKS:
         if data_dir is None:
             raise UsageError(f"--task {task} needs --data-dir (the folder with its JSON files)")
@@ -388,19 +420,51 @@ def predict(
 
 @app.command(cls=Command)
 @handle_errors
+def score(
+    reference: Annotated[Path, typer.Argument(metavar="REFERENCE", help="The labelled file as distributed (a dev file; SQuAD-layout JSON for QA).")],
+    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help="The official format (a JSON object of question id to answer; CLUE's JSON lines) or predict's JSONL.")],
+    task: Annotated[str, typer.Option("--task", metavar="NAME", help="A Chinese preset (chnsenticorp, ..., cluener, msra, peoples-daily), cmrc2018, drcd, squad-v1 or squad-v2.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object, the metric names as keys.")] = False,
+) -> None:
+    """Score predictions made anywhere with a benchmark's official metric (percentages); missing ones count as wrong.
+
+    Example: electra-cli score --task cmrc2018 cmrc2018_dev.json predictions.json --json
+    """
+    import json as jsonlib
+
+    from electra_cli.benchmarks.score import format_scores, score_files
+
+    result = score_files(task, reference, predictions)
+    print(jsonlib.dumps(result, ensure_ascii=False) if json_ else format_scores(task, result))
+
+
+@app.command(cls=Command)
+@handle_errors
 def convert(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write.")],
+    source: Annotated[Optional[Path], typer.Argument(metavar="[SOURCE]", help="A pretrain checkpoint (RUN/checkpoints/step-...) or an HF model folder.")] = None,
+    from_tf: Annotated[
+        Optional[Path],
+        typer.Option("--from-tf", metavar="DIR", help="A TensorFlow 1 ELECTRA checkpoint folder (google-research/electra, "
+                     "HFL: model.ckpt-N.index/.data-* beside vocab.txt): writes OUT/discriminator and OUT/generator."),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", metavar="JSON", help="With --from-tf: a BERT-style config JSON (for the number of "
+                     "attention heads, which shapes do not tell); default: a JSON beside the checkpoint, else hidden / 64."),
+    ] = None,
     sanity_text: Annotated[str, typer.Option("--sanity-text", metavar="TEXT", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
     overwrite: Overwrite = False,
 ) -> None:
-    """Convert a step checkpoint to HF discriminator/generator folders, or HF .bin weights to safetensors.
+    """Convert a step checkpoint or a TF1 ELECTRA checkpoint to HF discriminator/generator folders, or HF .bin
+    weights to safetensors.
 
     Example: electra-cli convert runs/small/checkpoints/step-00010000 --out exported/
+    Example: electra-cli convert --from-tf electra_small/ --out electra-small-hf/
     """
     from electra_cli.serving.convert import convert as run_convert
 
-    run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite)
+    run_convert(source, out, sanity_text=sanity_text, overwrite=overwrite, from_tf=from_tf, config=config)
 
 
 @app.command(cls=Command)

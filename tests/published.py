@@ -3,6 +3,9 @@
 Real folders this imitates (layout and file set, not size): google/electra-small-discriminator and
 google/electra-small-generator, hfl/chinese-electra-180g-small-discriminator (and -generator), bert-base-uncased
 (loaded as BertForMaskedLM), and a non-WordPiece tokenizer folder (ALBERT-like Unigram, RoBERTa-like byte BPE).
+The zoo (`ZOO`, `write_zoo_folder`) adds bert-base-chinese, hfl/chinese-roberta-wwm-ext, bert-base-cased, a
+sentence-transformers export (BertModel, tokenizer.json only, padding and truncation on), a cl-tohoku Japanese BERT
+(BertJapaneseTokenizer: refused) and a bare ElectraModel folder.
 Everything is written into a folder the test owns (a tmp_path), with random weights from a seed, never downloaded.
 
 What the published folders look like, and what these fixtures reproduce:
@@ -140,6 +143,8 @@ def wordpiece_tokenizer_json(
         special_tokens=[(CLS, ids[CLS]), (SEP, ids[SEP])],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
+    # HF's converter lists the specials as added tokens (at their vocab ids), so they are never split
+    tok.add_special_tokens([t for t in (PAD, UNK, CLS, SEP, MASK) if t in ids])
     return tok
 
 
@@ -406,3 +411,166 @@ def write_sentencepiece_like(
     (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     (folder / "tokenizer_config.json").write_text(json.dumps(tok_cfg), encoding="utf-8")
     return folder
+
+
+# ---- the zoo: one builder per published layout, with the real file set, config keys and tokenizer settings ------
+
+# bert-base-chinese / hfl's Chinese BERTs carry Google's original pooler settings in config.json
+BERT_POOLER_KEYS = {"directionality": "bidi", "pooler_fc_size": 768, "pooler_num_attention_heads": 12,
+                    "pooler_num_fc_layers": 3, "pooler_size_per_head": 128, "pooler_type": "first_token_transform"}
+# the padding and truncation a sentence-transformers export leaves switched on in its tokenizer.json
+ST_PADDING = {"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": None, "pad_id": 0,
+              "pad_type_id": 0, "pad_token": PAD}
+ST_TRUNCATION = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
+
+
+def _edit_json(path: Path, **changes) -> None:
+    """Set (or, with value None under key `_drop`, remove) top-level keys of a JSON file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in changes.pop("_drop", ()):
+        data.pop(key, None)
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def write_bert_encoder(folder: Path, vocab: list[str], *, kind: Literal["bert", "electra"] = "bert", layers: int = 2,
+                       hidden: int = 64, embedding: int = 32, heads: int = 2, seed: int = 0) -> Path:
+    """A bare encoder folder (BertModel or ElectraModel, `save_pretrained`): config.json naming the class and
+    model.safetensors whose keys have no `bert.`/`electra.` prefix (embeddings.*, encoder.*, BertModel's pooler.*,
+    ElectraModel's embeddings_project.* when the embedding size differs). No tokenizer files."""
+    from transformers import BertConfig, BertModel, ElectraConfig, ElectraModel
+
+    torch.manual_seed(seed)
+    common = dict(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  intermediate_size=4 * hidden, max_position_embeddings=128, type_vocab_size=2, pad_token_id=0)
+    if kind == "bert":
+        model = BertModel(BertConfig(**common)).eval()
+    else:
+        model = ElectraModel(ElectraConfig(embedding_size=embedding, **common)).eval()
+    model.config.architectures = [type(model).__name__]
+    _save_model(model, Path(folder), "safetensors")
+    return Path(folder)
+
+
+def write_google_electra_small_hub(folder: Path, words=(), **kwargs) -> tuple[Path, Path]:
+    """google/electra-small-{discriminator,generator} as the Hub serves them today: vocab.txt + tokenizer.json
+    (HF's conversion: uncased BertNormalizer, BertPreTokenizer, WordPiece, [CLS]/[SEP] template) +
+    tokenizer_config.json `{"do_lower_case": true, "model_max_length": 512}`, pytorch_model.bin."""
+    return write_google_electra_small(folder, words, tokenizer_json=True, **kwargs)
+
+
+def write_bert_base_chinese(folder: Path, *, roberta_wwm: bool = False, seed: int = 0) -> Path:
+    """bert-base-chinese (roberta_wwm=False) or hfl/chinese-roberta-wwm-ext (True): BertForMaskedLM with the
+    weights of BertForPreTraining (cls.predictions, cls.seq_relationship, bert.pooler) in pytorch_model.bin,
+    Google's Chinese vocab.txt, tokenizer.json, and config.json with the original pooler keys.
+    bert-base-chinese's tokenizer_config.json is `{"do_lower_case": false}` (its tokenizer.json agrees); HFL's is
+    `{"init_inputs": []}` (do_lower_case then defaults to true) with special_tokens_map.json and an empty
+    added_tokens.json beside it."""
+    vocab = google_vocab(["the", "city", "river"], chinese=True)
+    lower = roberta_wwm
+    folder = write_bert_mlm(folder, vocab, pretraining_heads=True, tokenizer_json=True, do_lower_case=lower,
+                            special_tokens_map=roberta_wwm, seed=seed)
+    extra = dict(BERT_POOLER_KEYS, output_past=True) if roberta_wwm else BERT_POOLER_KEYS
+    _edit_json(folder / "config.json", **extra)
+    if roberta_wwm:
+        (folder / "tokenizer_config.json").write_text(json.dumps({"init_inputs": []}), encoding="utf-8")
+        (folder / "added_tokens.json").write_text("{}", encoding="utf-8")
+    else:
+        (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}), encoding="utf-8")
+    return folder
+
+
+def write_bert_base_cased(folder: Path, words=(), seed: int = 0) -> Path:
+    """bert-base-cased: cased Google vocab, tokenizer_config.json `{"do_lower_case": false}`, tokenizer.json
+    (no lowercasing, no accent stripping), BertForMaskedLM over BertForPreTraining's weights, model.safetensors."""
+    vocab = google_vocab(list(words) + ["Paris", "Zürich"], cased=True)
+    folder = write_bert_mlm(folder, vocab, weights="safetensors", pretraining_heads=True, tokenizer_json=True,
+                            do_lower_case=False, seed=seed)
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}), encoding="utf-8")
+    return folder
+
+
+def write_sentence_transformers(folder: Path, words=(), seed: int = 0) -> Path:
+    """A sentence-transformers export of a BERT (all-MiniLM-style): BertModel in model.safetensors, modules.json
+    (Transformer + 1_Pooling), 1_Pooling/config.json, sentence_bert_config.json, config_sentence_transformers.json,
+    special_tokens_map.json, tokenizer_config.json naming BertTokenizer, and tokenizer.json with padding to 128
+    and truncation at 128 switched on; no vocab.txt."""
+    folder = Path(folder)
+    vocab = google_vocab(words)
+    write_bert_encoder(folder, vocab, kind="bert", seed=seed)
+    tok = wordpiece_tokenizer_json(vocab)
+    tok.save(str(folder / "tokenizer.json"))
+    _edit_json(folder / "tokenizer.json", padding=ST_PADDING, truncation=ST_TRUNCATION)
+    specials = {"unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS, "mask_token": MASK}
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials), encoding="utf-8")
+    tok_cfg = {"clean_up_tokenization_spaces": True, "do_basic_tokenize": True, "do_lower_case": True,
+               "model_max_length": 512, "never_split": None, "strip_accents": None, "tokenize_chinese_chars": True,
+               "tokenizer_class": "BertTokenizer", **specials}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2), encoding="utf-8")
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], indent=2))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 64, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}, indent=2))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128, "do_lower_case": False}))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"__version__": {
+        "sentence_transformers": "2.0.0", "transformers": "4.6.1", "pytorch": "1.8.1"}}))
+    return folder
+
+
+def write_bert_japanese(folder: Path, seed: int = 0) -> Path:
+    """cl-tohoku/bert-base-japanese: BertForMaskedLM, vocab.txt, config.json naming `tokenizer_class`
+    BertJapaneseTokenizer, tokenizer_config.json `{"do_lower_case": false, "word_tokenizer_type": "mecab",
+    "subword_tokenizer_type": "wordpiece"}` (MeCab word splitting: not BERT's basic tokenizer)."""
+    vocab = google_vocab(["the", "city"], chinese=True)
+    folder = write_bert_mlm(folder, vocab, do_lower_case=False, seed=seed)
+    _edit_json(folder / "config.json", tokenizer_class="BertJapaneseTokenizer")
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"do_lower_case": False, "word_tokenizer_type": "mecab", "subword_tokenizer_type": "wordpiece"}))
+    return folder
+
+
+def write_electra_model(folder: Path, words=(), seed: int = 0) -> Path:
+    """A bare ElectraModel folder (an encoder exported without heads): Google's uncased vocab.txt and minimal
+    tokenizer_config.json, config.json naming ElectraModel, model.safetensors with unprefixed keys."""
+    vocab = google_vocab(words)
+    folder = write_bert_encoder(folder, vocab, kind="electra", seed=seed)
+    write_wordpiece_tokenizer(folder, vocab)
+    return folder
+
+
+def write_zoo_folder(base: Path, name: str, words=()) -> Path:
+    """The zoo fixture `name` (a key of ZOO) under `base/name`; for a pair, its discriminator folder."""
+    out = Path(base) / name
+    if name == "electra-small":
+        return write_google_electra_small_hub(out, words)[0]
+    if name == "electra-small-generator":
+        return write_google_electra_small_hub(out, words)[1]
+    if name == "chinese-electra-180g-small":
+        return write_hfl_chinese_electra_small(out, words)[0]
+    if name == "chinese-electra-180g-small-generator":
+        return write_hfl_chinese_electra_small(out, words)[1]
+    builders = {"bert-base-chinese": lambda: write_bert_base_chinese(out),
+                "chinese-roberta-wwm-ext": lambda: write_bert_base_chinese(out, roberta_wwm=True),
+                "bert-base-cased": lambda: write_bert_base_cased(out, words),
+                "sentence-transformers": lambda: write_sentence_transformers(out, words),
+                "bert-base-japanese": lambda: write_bert_japanese(out),
+                "electra-model": lambda: write_electra_model(out, words)}
+    return builders[name]()
+
+
+# name -> (what it imitates, accepted as a vocabulary)
+ZOO = {
+    "electra-small": ("google/electra-small-discriminator", True),
+    "electra-small-generator": ("google/electra-small-generator", True),
+    "chinese-electra-180g-small": ("hfl/chinese-electra-180g-small-discriminator", True),
+    "chinese-electra-180g-small-generator": ("hfl/chinese-electra-180g-small-generator", True),
+    "bert-base-chinese": ("bert-base-chinese", True),
+    "chinese-roberta-wwm-ext": ("hfl/chinese-roberta-wwm-ext", True),
+    "bert-base-cased": ("bert-base-cased", True),
+    "sentence-transformers": ("sentence-transformers/all-MiniLM-L6-v2-style export", True),
+    "electra-model": ("an ElectraModel export", True),
+    "bert-base-japanese": ("cl-tohoku/bert-base-japanese", False),
+}

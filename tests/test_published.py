@@ -10,9 +10,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining
 
-from tests.conftest import WORDS, make_sentences, run_cli
+from tests.conftest import WORDS, make_sentences, run_cli, write_family_task
 from tests.published import (
     GOOGLE_SPECIAL_IDS,
+    ZOO,
     google_vocab,
     load_weights,
     write_bert_mlm,
@@ -20,6 +21,8 @@ from tests.published import (
     write_google_electra_small,
     write_hfl_chinese_electra_small,
     write_sentencepiece_like,
+    write_wordpiece_tokenizer,
+    write_zoo_folder,
 )
 
 RUN = ["--recipe", "electra-tiny", "--set", "data.max_seq_len=32", "--set", "train.batch_size=8",
@@ -234,3 +237,162 @@ def test_refusals(google, tmp_path, text_corpus):
                      "--set", "data.max_seq_len=32")
     assert result.exit_code == 2 and "--init-from" in result.output
     assert all("Traceback" not in r for r in (result.output,))
+
+
+# ---- the zoo: every published layout, tokenized as transformers tokenizes it ----------------------------------
+
+# English with case and accents, Chinese, digits, full-width forms, literal specials (split as text, never ids),
+# and a line of 140 tokens: past the truncation at 128 a sentence-transformers tokenizer.json switches on.
+MIXED = ["The Café in Zürich [SEP] naïve résumé 我的中文很好 2024 ＡＢＣ１２３ city river",
+         "ÉCOLE Ñandú [PAD] [CLS] 你好 x² ½ the [MASK] season",
+         " ".join(["city river"] * 70)]
+
+
+def zoo_shards(tmp_path, folder, lines=MIXED, max_seq_len="256"):
+    text = tmp_path / "mixed.txt"
+    text.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / f"shards-{folder.name}"
+    result = run_cli("shard", text, "--vocab", folder, "--out", out, "--max-seq-len", max_seq_len, "--workers", "1",
+                     "--validation-fraction", "0")
+    assert result.exit_code == 0, result.output
+    return shard_rows(out)
+
+
+def expected_ids(folder, lines=MIXED):
+    """What transformers' own tokenizer for the folder gives, literal specials split as text as shards do."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return tokenizer, [tokenizer(line, add_special_tokens=False, split_special_tokens=True)["input_ids"] for line in lines]
+
+
+@pytest.mark.parametrize("name", [name for name, (_, accepted) in ZOO.items() if accepted])
+def test_zoo_shard_ids_are_transformers_ids(tmp_path, name):
+    """One tokenizer rule: shard rows hold exactly AutoTokenizer's ids, whole (no padding, no truncation at the
+    folder's 128), between one [CLS] and [SEP]; the manifest counts those tokens and no others."""
+    folder = write_zoo_folder(tmp_path, name, WORDS)
+    manifest, rows = zoo_shards(tmp_path, folder)
+    tokenizer, expected = expected_ids(folder)
+    sep = tokenizer.sep_token_id
+    assert sorted([t for t in r[1:-1] if t != sep] for r in rows) == sorted(expected)
+    assert all(r[0] == tokenizer.cls_token_id and r[-1] == sep and tokenizer.pad_token_id not in r for r in rows)
+    assert manifest["splits"]["train"]["tokens"] == sum(map(len, rows))
+    assert manifest["vocab"]["tokenizer"]["lowercase"] == tokenizer.backend_tokenizer.normalizer.lowercase
+    assert run_cli("verify", tmp_path / f"shards-{folder.name}").exit_code == 0
+
+
+@pytest.mark.parametrize("tokenizer_json,config,text", [
+    ({"do_lower_case": False}, {"model_max_length": 512}, "Paris Café"),  # cased tokenizer.json, default lowercases
+    ({"do_lower_case": True}, {"do_lower_case": False}, "Paris Café"),  # uncased tokenizer.json, config says cased
+    ({"do_lower_case": True}, {"do_lower_case": True, "strip_accents": False}, "café Paris"),  # uncased, accents kept
+])
+def test_tokenizer_config_casing_wins_over_tokenizer_json(tmp_path, tokenizer_json, config, text):
+    """Issue 24 item 2: transformers applies tokenizer_config.json's casing to a tokenizer.json; so do the shards,
+    and the manifest's lowercase says what was done."""
+    folder = tmp_path / "casing"
+    vocab = google_vocab(WORDS + ["Paris", "paris", "café", "cafe", "Café"], cased=True)
+    write_wordpiece_tokenizer(folder, vocab, tokenizer_json=True, **tokenizer_json)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    manifest, rows = zoo_shards(tmp_path, folder, [text])
+    tokenizer, expected = expected_ids(folder, [text])
+    assert [r[1:-1] for r in rows] == expected
+    lowercase = config.get("do_lower_case", True)
+    assert manifest["vocab"]["tokenizer"]["lowercase"] == lowercase
+    from electra_cli.vocab.load import load_vocab_manifest
+
+    assert load_vocab_manifest(folder)["lowercase"] == lowercase
+
+
+def test_vocab_txt_lines_are_read_as_transformers_reads_them(tmp_path):
+    """Issue 24 item 5: Windows line ends and trailing blanks in vocab.txt are not part of the tokens."""
+    folder = tmp_path / "crlf"
+    vocab = google_vocab(WORDS)
+    write_wordpiece_tokenizer(folder, vocab)
+    (folder / "vocab.txt").write_bytes("".join(f"{t} \r\n" if i % 2 else f"{t}\r\n" for i, t in enumerate(vocab))
+                                       .encode("utf-8"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    manifest, rows = zoo_shards(tmp_path, folder, ["the city river of the world"])
+    tokenizer, expected = expected_ids(folder, ["the city river of the world"])
+    assert [r[1:-1] for r in rows] == expected and 100 not in expected[0]  # no [UNK]: "the" is "the", not "the\r"
+
+
+def test_a_japanese_bert_is_refused_naming_its_tokenizer(tmp_path, text_corpus):
+    """Issue 24 item 4: BertJapaneseTokenizer (MeCab words, named in config.json) is not BERT's basic tokenizer."""
+    folder = write_zoo_folder(tmp_path, "bert-base-japanese")
+    result = run_cli("shard", text_corpus, "--vocab", folder, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "BertJapaneseTokenizer" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 3  # one message (rich may wrap it)
+
+
+# ---- encoder-only starts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["sentence-transformers", "electra-model"])
+def test_an_encoder_without_heads_starts_the_discriminator_exactly(google, tmp_path, name):
+    """Issue 24 item 6 and the BertModel refusal: a bare encoder's weights (no bert./electra. prefix) become the
+    discriminator's encoder, exactly; the replaced-token head starts fresh."""
+    from transformers import AutoModel
+
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import setup
+
+    folder = write_zoo_folder(tmp_path, name, WORDS)
+    cfg = load_pretrain_config("electra-tiny", RUN[3::2] + [f'init.discriminator="{folder}"'])
+    model = setup(cfg, google["shards"], tmp_path / "run", None, None, overwrite=False).raw_model.eval()
+    ids = torch.tensor([[101, 110, 120, 130, 102, 140, 150, 102]])
+    with torch.no_grad():
+        ours = model.discriminator.electra(input_ids=ids).last_hidden_state
+        theirs = AutoModel.from_pretrained(folder).eval()(input_ids=ids).last_hidden_state
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_a_sentence_transformers_folder_pretrains_and_finetunes(google, tmp_path):
+    folder = write_zoo_folder(tmp_path, "sentence-transformers", WORDS)
+    result = run_cli("pretrain", "--shards", google["shards"], "--out", tmp_path / "run", "--max-steps", "2", *RUN,
+                     "--init-discriminator", folder)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "discriminator: loaded" in text and "starting fresh: discriminator_predictions" in text
+    assert "not used: pooler." in text
+    train, val = write_family_task(tmp_path / "task", n_train=48, n_val=16)
+    for model in (folder, write_zoo_folder(tmp_path, "electra-model", WORDS)):
+        out = tmp_path / f"ft-{model.name}"
+        result = run_cli("finetune", "--model", model, "--train", train, "--validation", val, "--out", out,
+                         "--epochs", "1", "--batch-size", "16", "--lr", "1e-3")
+        assert result.exit_code == 0, result.output
+        assert (out / "metrics.json").is_file()
+    # inspect on our own run and fine-tuned folders
+    fine_tuned = json.loads(run_cli("inspect", out, "--json").output)
+    assert fine_tuned["kind"] == "fine-tuned model" and fine_tuned["roles"]["predict --model"]["ok"]
+    run = json.loads(run_cli("inspect", tmp_path / "run", "--json").output)
+    assert run["kind"] == "run" and run["final"] == ["discriminator", "generator"]
+    assert run["roles"]["finetune --model"]["ok"] and not run["roles"]["predict --model"]["ok"]
+    assert run["checkpoints"] == ["step-00000002"] and run["roles"]["pretrain --resume"]["ok"]
+    step = json.loads(run_cli("inspect", tmp_path / "run" / "checkpoints" / "step-00000002", "--json").output)
+    assert step["kind"] == "checkpoint" and list(step["roles"]) == ["pretrain --resume"]
+
+
+def test_gdes_with_only_a_discriminator_keeps_its_published_embeddings(google, tmp_path):
+    """Issue 24 item 3: under gdes the discriminator reads the generator's embeddings plus a delta; with only
+    --init-discriminator the generator starts from the published copy, so the discriminator starts exactly."""
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import setup
+
+    cfg = load_pretrain_config("electra-tiny", RUN[3::2] + [
+        f'init.discriminator="{google["disc"]}"', 'model.embedding_sharing="gdes"'])
+    run = setup(cfg, google["shards"], tmp_path / "run", None, None, overwrite=False)
+    published = load_weights(google["disc"])["electra.embeddings.word_embeddings.weight"]
+    assert torch.equal(run.raw_model.discriminator_word_embeddings(), published)
+
+
+def test_a_bare_tokenizer_json_is_taken_as_transformers_takes_it(tmp_path):
+    """A folder with only a BERT tokenizer.json (no class named anywhere): transformers uses the file as it is;
+    so do the shards, with the special tokens found by BERT's names."""
+    from tests.published import wordpiece_tokenizer_json
+
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    wordpiece_tokenizer_json(google_vocab(WORDS)).save(str(folder / "tokenizer.json"))
+    manifest, rows = zoo_shards(tmp_path, folder, MIXED[:2])
+    tokenizer, expected = expected_ids(folder, MIXED[:2])
+    assert sorted([t for t in r[1:-1] if t != 102] for r in rows) == sorted(expected)
+    assert manifest["vocab"]["special_ids"] == {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}

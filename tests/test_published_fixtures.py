@@ -18,6 +18,7 @@ from transformers import (
 from tests.conftest import WORDS
 from tests.published import (
     GOOGLE_SPECIAL_IDS,
+    ZOO,
     google_vocab,
     load_weights,
     sha256_of,
@@ -26,6 +27,7 @@ from tests.published import (
     write_google_electra_small,
     write_hfl_chinese_electra_small,
     write_sentencepiece_like,
+    write_zoo_folder,
 )
 
 EMBEDDINGS = ("word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
@@ -156,3 +158,55 @@ def test_sentencepiece_like_is_not_wordpiece(tmp_path, kind, model_type):
     tok = AutoTokenizer.from_pretrained(folder)
     ids = tok("the city")["input_ids"]
     assert len(ids) >= 4 and tok.unk_token_id not in ids[1:-1]
+
+
+ZOO_FILES = {
+    "electra-small": {"config.json", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json", "vocab.txt"},
+    "electra-small-generator": {"config.json", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json",
+                                "vocab.txt"},
+    "chinese-electra-180g-small": {"config.json", "pytorch_model.bin", "tokenizer_config.json", "vocab.txt"},
+    "chinese-electra-180g-small-generator": {"config.json", "pytorch_model.bin", "tokenizer_config.json", "vocab.txt"},
+    "bert-base-chinese": {"config.json", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json", "vocab.txt"},
+    "chinese-roberta-wwm-ext": {"added_tokens.json", "config.json", "pytorch_model.bin", "special_tokens_map.json",
+                                "tokenizer.json", "tokenizer_config.json", "vocab.txt"},
+    "bert-base-cased": {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"},
+    "sentence-transformers": {"1_Pooling", "config.json", "config_sentence_transformers.json", "model.safetensors",
+                              "modules.json", "sentence_bert_config.json", "special_tokens_map.json",
+                              "tokenizer.json", "tokenizer_config.json"},
+    "bert-base-japanese": {"config.json", "pytorch_model.bin", "tokenizer_config.json", "vocab.txt"},
+    "electra-model": {"config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"},
+}
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_folders_have_the_hub_file_sets_and_load(tmp_path, name):
+    """Each zoo folder has its Hub model's file set and loads with transformers' class for its architecture with
+    nothing missing (the BERT masked LMs carry BertForPreTraining's pooler and NSP head, unused as on the Hub)."""
+    import transformers
+
+    folder = write_zoo_folder(tmp_path, name, WORDS)
+    assert {p.name for p in folder.iterdir()} == ZOO_FILES[name]
+    architecture = AutoConfig.from_pretrained(folder).architectures[0]
+    _, info = getattr(transformers, architecture).from_pretrained(folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"], info
+    assert all(k.startswith(("bert.pooler.", "cls.seq_relationship.")) for k in info["unexpected_keys"]), info
+    if not ZOO[name][1]:
+        assert json.loads((folder / "config.json").read_text())["tokenizer_class"] == "BertJapaneseTokenizer"
+        return
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.sep_token_id, tok.mask_token_id) == (
+        0, 100, 101, 102, 103)
+
+
+def test_zoo_tokenizer_settings_are_the_hubs(tmp_path):
+    """The settings that make these folders hard: bert-base-chinese and bert-base-cased are cased; HFL's
+    roberta-wwm-ext says nothing (so lowercases); the sentence-transformers tokenizer.json pads and truncates."""
+    cased = AutoTokenizer.from_pretrained(write_zoo_folder(tmp_path, "bert-base-cased", WORDS))
+    assert cased.tokenize("Zürich city") == ["Zürich", "city"]
+    chinese = AutoTokenizer.from_pretrained(write_zoo_folder(tmp_path, "bert-base-chinese"))
+    assert chinese.tokenize("City 中文") == ["[UNK]", "中", "文"]  # cased, and its vocab has no capitals
+    wwm = write_zoo_folder(tmp_path, "chinese-roberta-wwm-ext")
+    assert json.loads((wwm / "tokenizer_config.json").read_text()) == {"init_inputs": []}
+    assert AutoTokenizer.from_pretrained(wwm).tokenize("City 中文") == ["city", "中", "文"]
+    st = json.loads((write_zoo_folder(tmp_path, "sentence-transformers", WORDS) / "tokenizer.json").read_text())
+    assert st["padding"]["strategy"] == {"Fixed": 128} and st["truncation"]["max_length"] == 128

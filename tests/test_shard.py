@@ -282,3 +282,58 @@ def test_paragraph_per_line_keeps_tokens_and_gives_two_segments(tmp_path, built)
     kept, two_segments = figures["--split-sentences"]
     kept_before, two_before = figures["--no-split-sentences"]
     assert kept > 0.9 > kept_before and two_segments > 0.7 > two_before, figures
+
+
+def rewrite_shard(folder, name, rows, dtype=pa.uint16()):
+    """Write `rows` as shard `name` and record its true bytes, sha256, rows and tokens in the manifest, so that
+    only the row checks can object (as a shard written by a faulty tokenizer would look)."""
+    from electra_cli.core.atomic import sha256_file
+
+    path = folder / name
+    table = pa.table({"input_ids": pa.array(rows, type=pa.list_(dtype))})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for split in manifest["splits"].values():
+        for shard in split["shards"]:
+            if shard["file"] == name:
+                shard.update(rows=len(rows), tokens=sum(map(len, rows)), bytes=path.stat().st_size,
+                             sha256=sha256_file(path))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("bad,why", [
+    ([CLS_ID, 7, 8, PAD_ID, PAD_ID, SEP_ID], "[PAD]"),  # what a padding tokenizer.json made of every row
+    ([7, 8, SEP_ID], "does not start with [CLS]"),
+    ([CLS_ID, 7, 8], "does not end with [SEP]"),
+    ([CLS_ID, 7, SEP_ID, 8, SEP_ID, 9, SEP_ID], "more than two [SEP]"),
+])
+def test_verify_checks_every_row(built, tmp_path, bad, why):
+    """Issue 24: rows that cannot be wrong silently; exit 3 naming the shard and the row."""
+    folder = tmp_path / "copy"
+    shutil.copytree(built / "shards", folder)
+    rows = read_rows(folder / "train-00001.arrow")[1]
+    rows[5] = bad
+    rewrite_shard(folder, "train-00001.arrow", rows)
+    result = run_cli("verify", folder)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 3 and "train-00001.arrow: row 5:" in text and why in text, result.output
+
+
+def test_the_writer_refuses_a_row_it_did_not_pack(tmp_path):
+    """The shard writer checks every row before writing it: a [PAD] inside a row is exit 3 naming shard and row."""
+    from electra_cli.core.errors import DataError
+    from electra_cli.shards.write import ShardWriter
+
+    specials = {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}  # a published vocab's ids
+    writer = ShardWriter(tmp_path, "train", pa.uint16(), rows_per_shard=2, specials=specials)
+    rows = [[101, 7, 102], [101, 8, 102, 9, 102], [101, 7, 102], [101, 7, 0, 0, 102]]
+    values = np.array([t for r in rows for t in r])
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    with pytest.raises(DataError, match=r"shard train-00001.arrow, row 1: \[PAD\] \(0\) inside the row") as err:
+        writer.write(values, offsets)
+    assert err.value.exit_code == 3
+    ok = ShardWriter(tmp_path / "ok", "train", pa.uint16(), rows_per_shard=2, specials=specials)
+    (tmp_path / "ok").mkdir()
+    ok.write(values[:-5], offsets[:-1])
+    assert [s["tokens"] for s in ok.close()] == [8, 3]

@@ -1,9 +1,13 @@
 """Starting a run from published weights: HF model folders as users download them, or a run's own exports.
 
-The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining) or from a masked LM
-(ElectraForMaskedLM, BertForMaskedLM): the paper's two-stage training, whose encoder is mapped by name
-(`bert.*` -> `electra.*`) while the replaced-token head starts fresh. The generator starts from an ELECTRA
+The discriminator may start from an ELECTRA discriminator (ElectraForPreTraining), from a masked LM
+(ElectraForMaskedLM, BertForMaskedLM: the paper's two-stage training) or from a bare encoder (BertModel,
+ElectraModel: sentence-transformers exports and many domain BERTs, whose keys carry no `bert.`/`electra.` prefix);
+the encoder is mapped by name (`bert.*`, `embeddings.*`, `encoder.*` -> `electra.*`) while the replaced-token
+head starts fresh (the load report names it). The generator starts from an ELECTRA
 generator (ElectraForMaskedLM). A model not given is built from the recipe's rules around the other's sizes.
+A TF1 checkpoint folder (google-research/electra's and HFL's releases) given to `--init-from` is both sources at
+once, read through tf_checkpoint/tf_electra as the HF folders `convert --from-tf` would write.
 
 Every load says how many tensors it took and names those it did not; a load that leaves any encoder tensor
 behind is refused, since silently re-initialised weights are the classic failure of ELECTRA conversions.
@@ -20,10 +24,14 @@ import torch
 from electra_cli.core.atomic import sha256_file
 from electra_cli.core.console import log
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.pretraining import tf_electra
+from electra_cli.pretraining.tf_checkpoint import Bundle, find_checkpoint
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM": "electra-mlm",
-                       "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "ElectraModel": "electra"}
+                       "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "BertModel": "encoder",
+                       "ElectraModel": "encoder"}
+ENCODER_PARTS = ("embeddings.", "embeddings_project.", "encoder.")  # what the discriminator's `electra.` holds
 # What the model code here builds; a published config that differs cannot be started from exactly.
 EXPECTED = {"hidden_act": "gelu", "type_vocab_size": 2, "position_embedding_type": "absolute"}
 SIZE_FIELDS = ("layers", "hidden", "embedding", "heads", "intermediate", "max_position", "generator_hidden_size",
@@ -37,7 +45,8 @@ class Source:
     role: str  # "discriminator" or "generator"
     folder: Path
     config: dict  # its config.json
-    kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm"
+    kind: str  # "electra" (discriminator), "electra-mlm", "bert-mlm", "encoder" (BertModel, ElectraModel)
+    checkpoint: Path | None = None  # a TF1 checkpoint prefix the weights come from (config inferred), else HF files
 
     @property
     def architecture(self) -> str:
@@ -45,7 +54,11 @@ class Source:
 
     def record(self) -> str:
         """Where the run started, for config.toml and the model card: folder, architecture, files' sha256."""
-        files = [f for f in ("config.json", *WEIGHT_FILES, "vocab.txt") if (self.folder / f).is_file()]
+        names = ("config.json", *WEIGHT_FILES, "vocab.txt")
+        if self.checkpoint is not None:
+            data = sorted(p.name for p in self.folder.glob(f"{self.checkpoint.name}.data-*"))
+            names = (f"{self.checkpoint.name}.index", *data, "vocab.txt")
+        files = [f for f in names if (self.folder / f).is_file()]
         hashes = ", ".join(f"{f} sha256 {sha256_file(self.folder / f)[:16]}" for f in files)
         return f"{self.role}: {self.folder.resolve()} ({self.architecture}; {hashes})"
 
@@ -53,18 +66,33 @@ class Source:
 def find_sources(from_dir: str, discriminator: str, generator: str) -> dict[str, Source]:
     """The folders to start from, by role; `--init-discriminator/--init-generator` win over `--init-from`'s."""
     folders: dict[str, Path] = {}
+    sources: dict[str, Source] = {}
     if from_dir:
         base = Path(from_dir)
         if not base.is_dir():
             raise UsageError(f"--init-from {from_dir}: no such folder")
         folders = {role: base / role for role in ("discriminator", "generator") if (base / role).is_dir()}
-        if not folders:
+        if not folders and find_checkpoint(base) is not None:
+            sources = tf1_sources(base)
+        elif not folders:
             hint = " (a run folder: use RUN/final)" if (base / "final").is_dir() else ""
             raise UsageError(f"--init-from {from_dir}: has neither discriminator/ nor generator/{hint}")
     for role, given in (("discriminator", discriminator), ("generator", generator)):
         if given:
             folders[role] = Path(given)
-    return {role: read_source(role, folder) for role, folder in folders.items()}
+    return {**sources, **{role: read_source(role, folder) for role, folder in folders.items()}}
+
+
+def tf1_sources(folder: Path) -> dict[str, Source]:
+    """Both models of a TF1 ELECTRA checkpoint folder, their configs inferred from the shapes (and a config JSON
+    beside the checkpoint, if any); the weights are read when loaded."""
+    prefix = find_checkpoint(folder)
+    tokens = tf_electra.read_vocab(folder)
+    if not tokens:
+        raise UsageError(f"--init-from {folder}: a TensorFlow checkpoint without vocab.txt beside it")
+    configs = tf_electra.infer_configs(Bundle(prefix), folder, tokens)
+    kinds = {"discriminator": "electra", "generator": "electra-mlm"}
+    return {role: Source(role, folder, config, kinds[role], checkpoint=prefix) for role, config in configs.items()}
 
 
 def read_source(role: str, folder: Path) -> Source:
@@ -179,20 +207,32 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     raise UsageError(f"{folder}: no weights")
 
 
+def read_weights(source: Source) -> dict[str, torch.Tensor]:
+    """A source's weights under HF names: its folder's files, or its TF1 checkpoint's tensors mapped."""
+    if source.checkpoint is None:
+        return read_state_dict(source.folder)
+    weights = tf_electra.hf_weights(Bundle(source.checkpoint), source.role)
+    return {name: torch.from_numpy(array) for name, array in weights.items()}
+
+
 def _modern_name(key: str) -> str:
     """Old BERT checkpoints name LayerNorm parameters gamma/beta."""
     return key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
 
 
 def mapped_state(source: Source, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The source's tensors under the names of the model it starts ({name: tensor}, unused source names)."""
+    """The source's tensors under the names of the model it starts ({name: tensor}, unused source names).
+
+    A discriminator or generator of ELECTRA keeps its names; otherwise the encoder (embeddings, their projection,
+    the layers) moves under `electra.`, whether the folder prefixed it with `bert.`/`electra.` (heads on top) or
+    not (a bare BertModel/ElectraModel), and the rest (pooler, MLM and NSP heads) is reported unused."""
     if source.role == "generator" or source.kind == "electra":
         return state, []
-    prefix = "bert." if source.kind == "bert-mlm" else "electra."
     mapped, unused = {}, []
     for key, value in state.items():
-        if key.startswith(prefix) and ".pooler." not in key:
-            mapped["electra." + key[len(prefix):]] = value
+        body = key.split(".", 1)[1] if key.startswith(("bert.", "electra.")) else key
+        if body.startswith(ENCODER_PARTS):
+            mapped["electra." + body] = value
         else:
             unused.append(key)
     return mapped, unused
@@ -210,7 +250,7 @@ def load_sources(model, sources: dict[str, Source]) -> list[str]:
         target = getattr(model, role)
         if source is None or target is None:
             continue
-        state, unused = mapped_state(source, read_state_dict(source.folder))
+        state, unused = mapped_state(source, read_weights(source))
         states[role] = state
         try:
             missing, unexpected = target.load_state_dict(state, strict=False)
@@ -238,14 +278,29 @@ def share_embeddings(model, states: dict[str, dict[str, torch.Tensor]]) -> list[
     """Published pairs were trained with shared embeddings, and HF writes a copy into each folder. Equal copies:
     tied (model.embedding_sharing "tied", the default). Different copies: "tied" keeps the discriminator's for
     both; "none" keeps each model's own; "gdes" keeps the generator's and starts the discriminator's delta at the
-    difference, so both models start exactly from their own copy."""
-    if model.discriminator is None or len(states) < 2:
+    difference, so both models start exactly from their own copy.
+
+    A discriminator alone under "gdes": the discriminator reads the generator's embeddings plus a delta, so the
+    published word embeddings would otherwise be replaced by the fresh generator's. The generator starts from the
+    discriminator's copy instead and the delta at zero: the discriminator starts exactly from its folder (what
+    "loaded" promises), and the generator from embeddings that already mean something."""
+    if model.discriminator is None:
         return []
     key = "electra.embeddings.word_embeddings.weight"
-    gen, disc = states["generator"].get(key), states["discriminator"].get(key)
+    gen, disc = states.get("generator", {}).get(key), states.get("discriminator", {}).get(key)
+    sharing = model.cfg.embedding_sharing
+    if sharing == "gdes" and disc is not None and gen is None:
+        target = model.generator.electra.embeddings.word_embeddings.weight
+        if target.shape != disc.shape:
+            raise UsageError(f"embedding_sharing = gdes: the discriminator's word embeddings {tuple(disc.shape)} do "
+                             f"not fit the generator's {tuple(target.shape)}")
+        with torch.no_grad():
+            target.copy_(disc.to(target.dtype))
+            model.gdes_delta.zero_()
+        return ["embeddings: gdes: the generator starts from the discriminator's published word embeddings, the "
+                "delta at zero, so the discriminator starts exactly from its folder"]
     if gen is None or disc is None or gen.shape != disc.shape:
         return []
-    sharing = model.cfg.embedding_sharing
     if sharing == "gdes":
         with torch.no_grad():
             model.gdes_delta.copy_(disc.to(model.gdes_delta.dtype) - gen.to(model.gdes_delta.dtype))

@@ -6,9 +6,11 @@ F1 the bag-of-words overlap; each question takes its best gold answer; results a
 no-answer questions (gold ""), HasAns/NoAns breakdowns, and the threshold on the null-score difference that
 maximises EM or F1. CMRC 2018 (`cmrc2018_evaluate.py`): lower case, Chinese and some ASCII punctuation removed,
 text split into single CJK characters and words; F1 from the longest common run of those pieces, EM after
-punctuation removal only. The CMRC script splits non-CJK runs with nltk's word_tokenize; here a regular
-expression splits them into words and single punctuation marks, which agrees on the English fragments that occur
-inside Chinese answers (names, numbers) and spares a dependency.
+punctuation removal only. The CMRC script splits non-CJK runs with nltk's `word_tokenize`, which keeps numbers
+such as 3.5, 9.58 and 1,200 whole; so does this module, with nltk itself (the `chinese` extra). `word_tokenize`
+first splits sentences with punkt, whose English model is a separate data download: where it is installed it is
+used, as the script does; without it each run is one sentence (`preserve_line`), which differs only where a
+non-CJK run holds a sentence break in its middle ("a. b"), not in numbers, names or words.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import collections
 import re
 import string
+
+from electra_cli.core.errors import UsageError
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
@@ -46,7 +50,19 @@ def squad_f1(gold: str, prediction: str) -> float:
 # (The script's list also holds "……", which never matches the single characters it is compared with.)
 CMRC_PUNCTUATION = set("-:_*^/\\~`+=，。：？！“”；’《》·、「」（）－～『』")
 _CJK = re.compile(r"[\u4e00-\u9fa5]")
-_WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def nltk_words(run: str) -> list[str]:
+    """nltk's `word_tokenize` of a non-CJK run, as cmrc2018_evaluate.py splits it (punkt's sentence split only
+    where its data is installed: see the module's docstring)."""
+    try:
+        import nltk
+    except ImportError:
+        raise UsageError("CMRC 2018 / DRCD scoring needs nltk, as the official script: pip install 'electra-cli[chinese]'") from None
+    try:
+        return nltk.word_tokenize(run)
+    except LookupError:  # punkt's English model is not installed (it is a download)
+        return nltk.word_tokenize(run, preserve_line=True)
 
 
 def cmrc_segments(text: str, drop_punctuation: bool = True) -> list[str]:
@@ -56,12 +72,12 @@ def cmrc_segments(text: str, drop_punctuation: bool = True) -> list[str]:
         if drop_punctuation and ch in CMRC_PUNCTUATION:
             continue
         if _CJK.match(ch) or ch in CMRC_PUNCTUATION:
-            pieces += _WORDS.findall(run)
+            pieces += nltk_words(run) if run else []
             run = ""
             pieces.append(ch)
         else:
             run += ch
-    return pieces + _WORDS.findall(run)
+    return pieces + (nltk_words(run) if run else [])
 
 
 def cmrc_strip(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Conversions: a pretrain step checkpoint -> HF folders; HF `.bin` weights -> safetensors; a sanity check.
+"""Conversions: a pretrain step checkpoint -> HF folders; a TF1 ELECTRA checkpoint (google-research/electra, HFL)
+-> HF discriminator and generator folders; HF `.bin` weights -> safetensors; a sanity check.
 
 The classic failure of ELECTRA conversions is silent gibberish (weights loaded under the wrong names are
 re-initialised without an error). After converting, the generator's top predictions for a masked sentence are
@@ -26,27 +27,42 @@ from electra_cli.pretraining.checkpoint import (
     is_loadable,
     is_tied_alias,
 )
+from electra_cli.pretraining.tf_checkpoint import Bundle, find_checkpoint
+from electra_cli.pretraining.tf_electra import hf_weights, infer_configs, read_vocab, unused_weights
 
 SANITY_TEXT = "the capital of france is [MASK] ."
 
 
-def convert(source: Path, out: Path, sanity_text: str = SANITY_TEXT, overwrite: bool = False) -> dict:
-    """Convert `source` (a step checkpoint folder or an HF model folder) into HF safetensors folder(s) at `out`."""
-    source, out = Path(source), Path(out)
+def convert(source: Path | None, out: Path, sanity_text: str = SANITY_TEXT, overwrite: bool = False,
+            from_tf: Path | None = None, config: Path | None = None) -> dict:
+    """Convert `source` (a step checkpoint folder or an HF model folder), or `from_tf` (a folder with a TF1
+    ELECTRA checkpoint), into HF safetensors folder(s) at `out`."""
+    if (source is None) == (from_tf is None):
+        raise UsageError("give either SOURCE or --from-tf DIR")
+    if config is not None and from_tf is None:
+        raise UsageError("--config goes with --from-tf (the sizes of an HF folder are in its config.json)")
+    source, out = Path(source or from_tf), Path(out)
     if not source.is_dir():
         raise UsageError(f"{source}: no such folder")
     check_output_dir(out, "config.json", overwrite, "model folder")
-    if (source / STATE_FILE).is_file() and (source / MODEL_FILE).is_file():
+    if from_tf is not None:
+        result = convert_tf(source, out, config)
+        generator = out / "generator"
+    elif (source / STATE_FILE).is_file() and (source / MODEL_FILE).is_file():
         result = convert_checkpoint(source, out)
         generator = out / "generator"
     elif (source / "config.json").is_file():
         result = convert_hf_folder(source, out)
         generator = out
+    elif find_checkpoint(source) is not None:
+        raise UsageError(f"{source}: holds a TensorFlow checkpoint: convert it with --from-tf {source}")
     else:
         raise UsageError(f"{source}: neither a pretrain checkpoint (state.json) nor an HF model folder (config.json)")
-    result["sanity"] = sanity_check(generator, sanity_text)
+    result["sanity"] = sanity_check(generator, sanity_text) if generator.is_dir() else None
     if result["kind"] == "checkpoint":  # last: the line that names what was written
         log.info("wrote %s/discriminator and %s/generator: step %d of %s", out, out, result["step"], source)
+    elif result["kind"] == "tf1":
+        log.info("wrote %s from %s", " and ".join(f"{out}/{role}" for role in result["roles"]), result["checkpoint"])
     else:
         log.info("wrote %s: %s (%s) as safetensors", out, source, result["architecture"])
     return result
@@ -73,6 +89,63 @@ def convert_checkpoint(folder: Path, out: Path) -> dict:
     load_model(model, str(folder / MODEL_FILE), strict=False)
     export_models(model, out, folder, cfg, state, health={}, manifest=manifest)
     return {"kind": "checkpoint", "step": state.step, "out": str(out)}
+
+
+def convert_tf(folder: Path, out: Path, config: Path | None = None) -> dict:
+    """A folder with a TF1 ELECTRA checkpoint and its vocab.txt -> out/discriminator + out/generator (those the
+    checkpoint holds), each loadable by transformers with its tokenizer. Every tensor of a model must land in
+    it: a missing or misshapen one is an error, never a silently re-initialised weight."""
+    import transformers
+
+    prefix = find_checkpoint(folder)
+    if prefix is None:
+        raise UsageError(f"--from-tf {folder}: no TensorFlow checkpoint (*.index) in it")
+    tokens = read_vocab(folder)
+    if not tokens:
+        raise UsageError(f"--from-tf {folder}: no vocab.txt beside the checkpoint (the tokenizer needs it)")
+    bundle = Bundle(prefix)
+    configs = infer_configs(bundle, folder, tokens, config)
+    models = {}
+    for role, settings in configs.items():
+        model_class = getattr(transformers, settings["architectures"][0])
+        model = model_class(transformers.ElectraConfig(**settings))
+        state = {k: torch.from_numpy(v) for k, v in hf_weights(bundle, role).items()}
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as err:  # a shape that does not fit the inferred config
+            raise DataError(f"{bundle.index}: the {role}'s weights do not fit its config ({err})") from None
+        missing = [m for m in missing if not is_tied_alias(model, m)]
+        if missing or unexpected:
+            raise DataError(f"{bundle.index}: the {role} does not map onto {model_class.__name__} "
+                            f"(missing {missing[:3]}, unexpected {list(unexpected)[:3]})")
+        models[role] = model
+    unused = unused_weights(bundle)
+    if unused:
+        log.warning("%s: not converted (no place in ELECTRA's HF layout): %s", bundle.index, ", ".join(unused))
+    with atomic_dir(out) as tmp:
+        for role, model in models.items():
+            model.save_pretrained(tmp / role, safe_serialization=True)
+            write_tokenizer_files(folder, tmp / role, configs[role]["max_position_embeddings"])
+    return {"kind": "tf1", "checkpoint": str(prefix), "roles": list(models), "unused": unused, "out": str(out)}
+
+
+def write_tokenizer_files(folder: Path, target: Path, max_length: int) -> None:
+    """The folder's tokenizer files; where it has only vocab.txt (Google's and HFL's zips), the
+    tokenizer_config.json of the Hub's ELECTRA folders, lowercasing unless the folder's hparams say otherwise."""
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, target / name)
+    if not (target / "tokenizer_config.json").is_file():
+        lower = True
+        for path in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("do_lower_case"), bool):
+                lower = data["do_lower_case"]
+        settings = {"do_lower_case": lower, "model_max_length": max_length}
+        (target / "tokenizer_config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 def convert_hf_folder(folder: Path, out: Path) -> dict:

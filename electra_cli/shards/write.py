@@ -44,7 +44,7 @@ from electra_cli.text.segment import (
 )
 from electra_cli.text.sentences import split_documents
 from electra_cli.vocab.load import load_tokenizer, load_vocab_manifest
-from electra_cli.vocab.wordpiece import CLS_ID, SEP_ID
+from electra_cli.vocab.wordpiece import CLS_ID, OUR_SPECIAL_IDS, SEP_ID
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -286,8 +286,10 @@ def _continues_shifted(token: int) -> int:
 class ShardWriter:
     """Appends rows to `{split}-00000.arrow`, `{split}-00001.arrow`, ... rolling over every `rows_per_shard`."""
 
-    def __init__(self, folder: Path, split: str, dtype: pa.DataType, rows_per_shard: int, words: bool = False):
+    def __init__(self, folder: Path, split: str, dtype: pa.DataType, rows_per_shard: int, words: bool = False,
+                 specials: dict[str, int] | None = None):
         self.folder, self.split, self.rows_per_shard = folder, split, rows_per_shard
+        self.specials = specials or OUR_SPECIAL_IDS  # the vocabulary's ids by role: every row is checked with them
         fields = [pa.field("input_ids", pa.list_(dtype))]
         if words:  # one flag per token, same offsets as input_ids
             fields.append(pa.field(WORDS_COLUMN, pa.list_(pa.uint8())))
@@ -331,8 +333,12 @@ class ShardWriter:
         if len(self.schema) > 1:
             flags = np.concatenate([f for _, _, f in self._pending])
             arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flags, type=pa.uint8())))
+        name = f"{self.split}-{len(self.shards) - (self._writer is not None):05d}.arrow"
+        bad = row_problem(values, offsets, self.specials)
+        if bad is not None:  # a tokenizer that pads or adds specials inside rows: never written silently
+            raise DataError(f"shard {name}, row {self._rows_in_shard + bad[0]}: {bad[1]} (the vocabulary's tokenizer "
+                            "added tokens the packer does not expect)")
         if self._writer is None:
-            name = f"{self.split}-{len(self.shards):05d}.arrow"
             self._sink = pa.OSFile(str(self.folder / name), "wb")
             self._writer = pa.ipc.new_stream(self._sink, self.schema)
             self.shards.append({"file": name})
@@ -432,7 +438,8 @@ def shard_corpus(
     counts: Counter = Counter()
 
     with atomic_dir(out) as tmp, bytes_progress("shard") as progress:
-        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard, words is not None) for s in SPLITS}
+        writers = {s: ShardWriter(tmp, s, dtype, settings.rows_per_shard, words is not None, vocab["special_ids"])
+                   for s in SPLITS}
         task = progress.add_task("tokenizing + packing", total=corpus.total_bytes, status="")
 
         def on_bytes(n: int) -> None:
@@ -532,8 +539,11 @@ def vocab_record(vocab: dict, vocab_dir: Path, out: Path) -> dict:
         relative = os.path.relpath(absolute, out.resolve())
     except ValueError:  # another drive (Windows): no relative path
         relative = None
-    return {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "special_ids": vocab["special_ids"],
-            "path": str(vocab_dir), "absolute": str(absolute), "relative_to_shards": relative}
+    record = {"sha256": vocab["vocab_sha256"], "size": vocab["vocab_size"], "special_ids": vocab["special_ids"],
+              "path": str(vocab_dir), "absolute": str(absolute), "relative_to_shards": relative}
+    if "tokenizer" in vocab:  # a published folder: the tokenizer transformers built for it, and what was switched off
+        record.update(tokenizer=vocab["tokenizer"], ignored=vocab.get("ignored", []))
+    return record
 
 
 def recorded_vocab_dir(shards_folder: Path, manifest: dict) -> Path | None:
@@ -569,9 +579,11 @@ def load_manifest(folder: Path) -> dict:
 
 
 def verify_shards(folder: Path) -> dict:
-    """Recompute every shard's sha256 and row count against the manifest; DataError naming the first bad one."""
+    """Recompute every shard's sha256, row and token counts against the manifest and check every row's shape
+    (`row_problem`); DataError naming the first bad shard (and row)."""
     folder = Path(folder)
     manifest = load_manifest(folder)
+    specials = (manifest.get("vocab") or {}).get("special_ids") or OUR_SPECIAL_IDS  # older manifests: our own ids
     checked = 0
     for split, info in manifest["splits"].items():
         for shard in info["shards"]:
@@ -580,10 +592,54 @@ def verify_shards(folder: Path) -> dict:
                 raise DataError(f"{path}: shard listed in the manifest is missing")
             if path.stat().st_size != shard["bytes"] or sha256_file(path) != shard["sha256"]:
                 raise DataError(f"{path}: sha256 does not match the manifest (corrupted or modified)")
-            if count_rows(path) != shard["rows"]:
+            rows, tokens = check_shard_rows(path, specials)
+            if rows != shard["rows"]:
                 raise DataError(f"{path}: row count does not match the manifest")
+            if "tokens" in shard and tokens != shard["tokens"]:
+                raise DataError(f"{path}: {tokens} tokens, the manifest says {shard['tokens']}")
             checked += 1
     return {"shards": checked, "rows": sum(s["rows"] for s in manifest["splits"].values())}
+
+
+def row_problem(values: np.ndarray, offsets: np.ndarray, specials: dict[str, int]) -> tuple[int, str] | None:
+    """(index, what is wrong) of the first row that is not `[CLS] A [SEP] (B [SEP])` without `[PAD]`, else None.
+    `values` (T,) flat token ids, `offsets` (R + 1,) row boundaries."""
+    if len(offsets) < 2:
+        return None
+    cls, sep, pad = specials["cls"], specials["sep"], specials["pad"]
+    flat = np.append(np.asarray(values, dtype=np.int64), -1)  # (T + 1,): a sentinel keeps every index in range
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    short = ends - starts < 2  # flagged first; the other checks may misread such a row, never a longer one
+    seps = np.add.reduceat(flat == sep, starts)
+    pads = np.add.reduceat(flat == pad, starts)
+    problems = np.select(
+        [short, flat[starts] != cls, flat[np.maximum(ends - 1, 0)] != sep, seps > 2, pads > 0],
+        [1, 2, 3, 4, 5], 0)
+    bad = np.flatnonzero(problems)
+    if not len(bad):
+        return None
+    why = {1: "fewer than 2 tokens", 2: f"does not start with [CLS] ({cls})", 3: f"does not end with [SEP] ({sep})",
+           4: "more than two [SEP]", 5: f"[PAD] ({pad}) inside the row"}
+    return int(bad[0]), why[int(problems[bad[0]])]
+
+
+def check_shard_rows(path: Path, specials: dict[str, int]) -> tuple[int, int]:
+    """(rows, tokens) of one shard, every row checked by `row_problem`; DataError naming the shard and row."""
+    rows = tokens = 0
+    try:
+        with pa.memory_map(str(path)) as source:
+            for batch in pa.ipc.open_stream(source):
+                column = batch.column("input_ids")
+                offsets = np.asarray(column.offsets) - column.offsets[0].as_py()
+                values = np.asarray(column.values)[column.offsets[0].as_py() : column.offsets[-1].as_py()]
+                bad = row_problem(values, offsets, specials)
+                if bad is not None:
+                    raise DataError(f"{path}: row {rows + bad[0]}: {bad[1]}")
+                rows += batch.num_rows
+                tokens += int(offsets[-1])
+    except (pa.ArrowInvalid, KeyError) as err:
+        raise DataError(f"{path}: not a readable Arrow stream of shards ({err})") from None
+    return rows, tokens
 
 
 def count_rows(path: Path) -> int:

@@ -52,5 +52,8 @@ def load_tokenizer(folder: Path) -> Tokenizer:
     """The fast tokenizer of a vocabulary `load_vocab_manifest` accepts."""
     folder = Path(folder)
     if (folder / MANIFEST).is_file():
-        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()  # as for published folders: shard rows are packed whole, never padded or cut
+        tokenizer.no_truncation()
+        return tokenizer
     return load_hf_vocab(folder)[1]

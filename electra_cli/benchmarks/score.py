@@ -1,0 +1,189 @@
+"""`electra-cli score`: a benchmark's official metric for predictions made anywhere.
+
+References are the datasets' own files (a preset's dev file, CLUENER's dev.json, a SQuAD-layout JSON); predictions
+are the official formats (`{qid: answer}` JSON for CMRC 2018 / DRCD / SQuAD, CLUE's JSON lines `{"id", "label"}`,
+CLUENER's `{"id", "label": {type: {surface: [[start, end]]}}}`) or `electra-cli predict`'s JSONL (id with label,
+tags or answer). A record's id is its `id` field, or its index in the file (from 0) where the file has none, as
+`predict` numbers rows. Predictions missing for some references count as wrong and are counted; bad input (broken
+JSON, a record without an id, an id not in the reference, an unknown label) stops with the file and record named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from electra_cli.benchmarks import ner
+from electra_cli.benchmarks.presets import ZH_TASKS, label_set
+from electra_cli.core.errors import DataError, UsageError
+from electra_cli.qa import metrics as qa_metrics
+
+QA_LANGUAGES = {"cmrc2018": "zh", "drcd": "zh", "squad-v1": "en", "squad-v2": "en"}
+SCORE_TASKS = tuple(ZH_TASKS) + ("cmrc2018", "squad-v1", "squad-v2")
+
+
+def read_predictions(path: Path) -> list[tuple[str, str, dict | str]]:
+    """(location, id, record) per prediction: a JSON object {id: value} (one record per key), or JSON lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict) and "id" not in whole:
+        return [(f"{path}: key {key!r}", str(key), value) for key, value in whole.items()]
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise DataError(f"{where}: invalid JSON ({err.msg})") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise DataError(f"{where}: expected a JSON object with an 'id'")
+        out.append((where, str(record["id"]), record))
+    return out
+
+
+def _field(record, name: str, where: str):
+    if not isinstance(record, dict) or name not in record:
+        fields = ", ".join(record) if isinstance(record, dict) else type(record).__name__
+        raise DataError(f"{where}: no field {name!r} ({fields})")
+    return record[name]
+
+
+def _match(predictions, reference: dict, reference_path: Path) -> dict:
+    """id -> (location, record) for the predictions, each id known to the reference and given once."""
+    found = {}
+    for where, key, record in predictions:
+        if key not in reference:
+            raise DataError(f"{where}: id {key!r} is not in {reference_path}")
+        if key in found:
+            raise DataError(f"{where}: id {key!r} predicted twice (first at {found[key][0]})")
+        found[key] = (where, record)
+    return found
+
+
+def _pct(value: float) -> float:
+    return round(100.0 * value, 3)
+
+
+def score_classification(task: str, reference: Path, predictions: Path) -> dict:
+    spec = ZH_TASKS[task]
+    gold = {}
+    for _, row in spec.reader(Path(reference), "dev"):
+        if row["label"] is None:
+            raise DataError(f"{reference}: has no labels (CLUE's test labels are hidden: score a dev file)")
+        if row["label"].strip() != "-":  # not scored, as CLUE's baseline drops them
+            gold[str(row["id"])] = row["label"]
+    labels = set(label_set(task, Path(reference).parent))
+    found = _match(read_predictions(predictions), gold, Path(reference))
+    right = 0
+    for key, (where, record) in found.items():
+        label = str(_field(record, "label", where) if isinstance(record, dict) else record)
+        if labels and label not in labels:
+            raise DataError(f"{where}: label {label!r} is not one of {task}'s labels")
+        right += label == gold[key]
+    return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found)}
+
+
+def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict]:
+    """(spans, {type: set of strings}) of one NER prediction: CLUENER's label dict or predict's tags."""
+    if isinstance(record, dict) and "label" in record:
+        label = record["label"]
+        if task == "cluener":
+            unknown = sorted(set(label) - set(ner.CLUENER_TYPES)) if isinstance(label, dict) else []
+            if unknown:
+                raise DataError(f"{where}: entity type {unknown[0]!r} is not one of CLUENER's ten")
+        spans = ner.label_dict_spans(label, "", where)
+        return spans, {kind: set(surfaces) for kind, surfaces in label.items() if surfaces}
+    tags = _field(record, "tags", where)
+    if not isinstance(tags, list):
+        raise DataError(f"{where}: 'tags' must be a list")
+    spans = ner.tags_to_spans(tags)
+    return spans, ner.strings_by_type(text, spans)
+
+
+def score_ner(task: str, reference: Path, predictions: Path) -> dict:
+    spec = ZH_TASKS[task]
+    rows = {str(row["id"]): row for _, row in spec.reader(Path(reference), "dev")}
+    if any(row["tags"] is None for row in rows.values()):
+        raise DataError(f"{reference}: has no labels (CLUENER's test labels are hidden: score dev.json)")
+    found = _match(read_predictions(predictions), rows, Path(reference))
+    texts, gold_spans, gold_strings, pred_spans, pred_strings = [], [], [], [], []
+    for key, row in rows.items():
+        spans = ner.tags_to_spans(row["tags"])
+        texts.append(row["text"])
+        gold_spans.append(spans)
+        gold_strings.append(ner.strings_by_type(row["text"], spans))
+        if key in found:
+            where, record = found[key]
+            spans, strings = _predicted_entities(task, record, row["text"], where)
+        else:
+            spans, strings = [], {}
+        pred_spans.append(spans)
+        pred_strings.append(strings)
+    types = ner.CLUENER_TYPES if task == "cluener" else sorted({k for s in gold_spans for k, _, _ in s})
+    macro = ner.cluener_macro_f1(gold_strings, pred_strings, types)
+    micro = ner.span_micro_f1(gold_spans, pred_spans)
+    return {"macro_f1": _pct(macro["macro_f1"]), "micro_f1": _pct(micro["micro_f1"]),
+            "per_type_f1": {k: _pct(v["f1"]) for k, v in macro["per_type"].items()},
+            "total": len(rows), "missing": len(rows) - len(found)}
+
+
+def squad_golds(reference: Path) -> dict[str, list[str]]:
+    """qid -> gold answer texts of a SQuAD-layout file (SQuAD, CMRC 2018, DRCD)."""
+    try:
+        data = json.loads(Path(reference).read_text(encoding="utf-8-sig"))
+    except ValueError as err:
+        raise DataError(f"{reference}: invalid JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataError(f"{reference}: not in the SQuAD layout (a top-level 'data' list)")
+    golds = {}
+    for a, article in enumerate(data["data"]):
+        for p, paragraph in enumerate(article.get("paragraphs", [])):
+            for q, qa in enumerate(paragraph.get("qas", [])):
+                where = f"{reference}: data[{a}].paragraphs[{p}].qas[{q}]"
+                key = str(_field(qa, "id", where))
+                golds[key] = [str(_field(x, "text", where)) for x in qa.get("answers", [])]
+    return golds
+
+
+def score_qa(task: str, reference: Path, predictions: Path) -> dict:
+    golds = squad_golds(reference)
+    found = _match(read_predictions(predictions), golds, Path(reference))
+    answers = {}
+    for key, (where, record) in found.items():
+        value = _field(record, "answer", where) if isinstance(record, dict) else record
+        if not isinstance(value, str):
+            raise DataError(f"{where}: the answer must be a string")
+        answers[key] = value
+    result = qa_metrics.evaluate(golds, answers, language=QA_LANGUAGES[task])
+    out = {"em": round(result["exact_match"], 3), "f1": round(result["f1"], 3)}
+    if "average" in result:
+        out["average"] = round(result["average"], 3)
+    return out | {"total": len(golds), "missing": len(golds) - len(found)}
+
+
+def score_files(task: str, reference: Path, predictions: Path) -> dict:
+    """The official metric of `task` for `predictions` against `reference`, as percentages, with `total` and
+    `missing` (references without a prediction, counted as wrong)."""
+    if task not in SCORE_TASKS:
+        raise UsageError(f"--task {task}: unknown; choose from {', '.join(SCORE_TASKS)}")
+    if not Path(reference).is_file():
+        raise UsageError(f"{reference}: no such file")
+    if task in QA_LANGUAGES:
+        return score_qa(task, reference, predictions)
+    if ZH_TASKS[task].kind == "ner":
+        return score_ner(task, reference, predictions)
+    return score_classification(task, reference, predictions)
+
+
+def format_scores(task: str, result: dict) -> str:
+    """One line: the metrics, then total and missing."""
+    head = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float))
+    return f"{task}: {head} ({result['total']} references, {result['missing']} without a prediction)"
