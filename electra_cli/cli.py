@@ -159,6 +159,11 @@ def shard(
         typer.Option("--split-sentences/--no-split-sentences",
                      help="Split lines into sentences before packing (for a paragraph or document per line)."),
     ] = True,
+    overflow: Annotated[
+        str,
+        typer.Option(metavar="MODE", help="The sentence that overshoots an example's target: 'carry' starts the next "
+                     "example with the part that does not fit (no token lost); 'truncate' drops it, as the reference."),
+    ] = "carry",
     segment: Annotated[
         str,
         typer.Option(metavar="NAME", help="Word segmenter for Chinese text: 'rjieba' stores word boundaries for "
@@ -193,6 +198,7 @@ def shard(
         seed=seed,
         rows_per_shard=rows_per_shard,
         split_sentences=split_sentences,
+        overflow=overflow,
         segment=segment,
         user_dict=str(user_dict or ""),
         **({"workers": workers} if workers is not None else {}),

@@ -116,7 +116,8 @@ def test_merge_refusals(job, tmp_path, monkeypatch):
     assert "number of parts" in refused(parts[0], other_n, parts[2], code=2)
 
     other_vocab = tmp_path / "vocab2"
-    assert run_cli("vocab", job / "corpus", "--out", other_vocab, "--vocab-size", "280").exit_code == 0
+    assert run_cli("vocab", job / "corpus", "--out", other_vocab, "--vocab-size", "280", "--cased").exit_code == 0
+    assert (other_vocab / "vocab.txt").read_bytes() != (job / "vocab" / "vocab.txt").read_bytes()  # truly another
     assert run_cli("shard", job / "corpus", "--vocab", other_vocab, "--out", tmp_path / "v", *SETTINGS,
                    "--part", "2/3").exit_code == 0
     assert "vocabulary" in refused(parts[0], tmp_path / "v", parts[2], code=2)

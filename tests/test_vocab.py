@@ -1,6 +1,8 @@
 """`electra-cli vocab` end to end: the folder contract, the three loaders agreeing, exit codes, determinism."""
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -9,8 +11,10 @@ from transformers import AutoTokenizer, BertTokenizer, ElectraTokenizerFast
 
 from electra_cli.core.atomic import sha256_file
 from electra_cli.vocab.load import load_vocab_manifest
+from electra_cli.vocab import train as vocab_train
+from electra_cli.vocab.continuations import ContinuationScanner
 from electra_cli.vocab.train import canonical_order
-from electra_cli.vocab.wordpiece import SPECIAL_TOKENS
+from electra_cli.vocab.wordpiece import SPECIAL_TOKENS, new_tokenizer
 from tests.conftest import run_cli, write_text_corpus
 
 MIXED = [
@@ -110,21 +114,66 @@ def test_stdin_and_max_bytes(tmp_path):
     assert 1000 <= corpus["bytes"] < 1100
 
 
-def test_two_processes_agree_on_alphabet_and_size(tmp_path):
-    """tokenizers breaks ties between equally frequent merges by a per-process hash order, so two runs can pick
-    different multi-character pieces (documented in the README); specials, the alphabet and the size agree."""
+MIXED_LINES = ("Naïve café owners in São Paulo. Straße und Größe. Ωμέγα και ΣΑΣ. İstanbul'da. ﬁne ½ 3rd x\x01y\n"
+         "中文字符和english混合。日本語のテキスト「かな」と한국어 텍스트. CamelCase iPhone eBay snake_case a1b2\n")
+
+
+def test_same_vocab_in_every_process(tmp_path):
+    """tokenizers' trainer numbers the `##` characters in a per-process hash order, which decides tied merges;
+    fixing their ids first (vocab/continuations.py) gives the same vocab.txt in fresh processes, any hash seed."""
+    corpus = write_text_corpus(tmp_path / "c.txt", docs=1500, seed=11)
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("\n" + MIXED_LINES * 3)
+    digests, outputs = set(), []
+    for seed in ("0", "1", "2", "random"):
+        out = tmp_path / seed
+        cmd = [sys.executable, "-m", "electra_cli", "vocab", str(corpus), "--out", str(out), "--vocab-size", "400"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        assert "may differ in another run" not in done.stdout + done.stderr
+        digests.add(hashlib.sha256((out / "vocab.txt").read_bytes()).hexdigest())
+        outputs.append((out / "vocab.txt").read_text().splitlines())
+    assert len(digests) == 1, digests
+    vocab = outputs[0]
+    assert vocab[:5] == SPECIAL_TOKENS and "##ß" in vocab and "##ς" not in vocab  # cased letters lowercased
+    assert "中" in vocab and "##中" not in vocab and "##キ" in vocab  # Chinese characters are words of their own
+
+
+def test_continuation_scan_matches_the_trainers_own_pipeline():
+    """The scan finds exactly the characters that BERT's normalizer + pre-tokenizer put after a word's first."""
+    texts = [MIXED_LINES, "tab\tsep\x0bz vertical\x0ctab ÀÉÎ ǅungla ΣΑΣ", write_text_corpus.__doc__ or "", "αβγ-δε ab.cd"]
+    for lowercase in (True, False):
+        tokenizer = new_tokenizer(lowercase)
+        expected = set()
+        for text in texts:
+            for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)):
+                expected.update(word[1:])
+        scanner = ContinuationScanner(lowercase)
+        for text in texts:
+            scanner.add(text)
+        assert scanner.characters == sorted(expected), lowercase
+
+
+def test_held_text_spills_to_a_file_and_trains_the_same(tmp_path, monkeypatch):
     corpus = write_text_corpus(tmp_path / "c.txt", docs=300, seed=7)
-    vocabs = []
-    for run in ("a", "b"):
-        out = tmp_path / run
-        cmd = [sys.executable, "-m", "electra_cli", "vocab", str(corpus), "--out", str(out), "--vocab-size", "150"]
-        assert subprocess.run(cmd, capture_output=True).returncode == 0
-        vocabs.append((out / "vocab.txt").read_text().splitlines())
-    a, b = vocabs
-    assert len(a) == len(b) == 150
-    singles = lambda v: [t for t in v if len(t.removeprefix("##")) == 1]  # noqa: E731
-    assert a[:5] == b[:5] == SPECIAL_TOKENS
-    assert singles(a) == singles(b)
+    assert run_cli("vocab", corpus, "--out", tmp_path / "a", "--vocab-size", "150").exit_code == 0
+    monkeypatch.setattr(vocab_train, "HELD_TEXT_BYTES", 2000)  # all but the first batches go through a temp file
+    assert run_cli("vocab", corpus, "--out", tmp_path / "b", "--vocab-size", "150").exit_code == 0
+    assert (tmp_path / "a" / "vocab.txt").read_bytes() == (tmp_path / "b" / "vocab.txt").read_bytes()
+    with vocab_train.HeldText(limit=10) as held:
+        for text in ("first\nlines", "second", "third\nfourth"):
+            held.append(text)
+        assert held.file is not None and "\n".join(held) == "first\nlines\nsecond\nthird\nfourth\n"
+        name = held.file.name
+    assert not os.path.exists(name)
+
+
+def test_a_limited_alphabet_drops_the_unused_continuations(tmp_path):
+    corpus = write_text_corpus(tmp_path / "c.txt", docs=300, seed=7)
+    assert run_cli("vocab", corpus, "--out", tmp_path / "v", "--vocab-size", "150", "--limit-alphabet", "12").exit_code == 0
+    vocab = (tmp_path / "v" / "vocab.txt").read_text().splitlines()
+    singles = {t for t in vocab if len(t) == 1}
+    assert len(singles) == 12 and all(t[2:] in singles for t in vocab if len(t) == 3 and t.startswith("##"))
 
 
 def test_canonical_order_is_independent_of_input_order():

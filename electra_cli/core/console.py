@@ -10,6 +10,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 
@@ -60,14 +61,18 @@ def setup_logging(debug: bool = False) -> None:
     log.propagate = False
     for noisy in ("transformers", "accelerate", "datasets", "torch"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
-    try:  # save_pretrained's tqdm bars would interleave with ours
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+    if "transformers" not in sys.modules:  # importing it takes ~0.4 s that vocab and shard never need: transformers
+        # reads these when a command imports it (its bars would interleave with ours; its load report, e.g. of a
+        # new classification head, is noise)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         if not debug:
-            hf_logging.set_verbosity_error()  # e.g. the load report of a new classification head
-    except ImportError:  # pragma: no cover
-        pass
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if not debug:
+        hf_logging.set_verbosity_error()
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Corpora -> packed ELECTRA examples in Arrow IPC stream shards, with a manifest written last.
 
 Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
-and each chunk is tokenized (`encode_batch`) and packed in a worker process with a random generator seeded by
+and each chunk is tokenized (`encode_batch_fast`) and packed in a worker process with a random generator seeded by
 (seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
 bytes whatever the number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
 with the same code, and merge (shards/merge.py) writes them through the same ShardSink and shards_manifest.
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from electra_cli.text.segment import (
     new_segmenter,
     read_user_dict,
 )
-from electra_cli.text.sentences import split_sentences
+from electra_cli.text.sentences import split_documents
 from electra_cli.vocab.load import load_tokenizer, load_vocab_manifest
 from electra_cli.vocab.wordpiece import CLS_ID, OUR_SPECIAL_IDS, SEP_ID
 
@@ -56,6 +56,7 @@ MIN_SHORT_TARGET = 5
 CHUNK_BYTES = 1 << 18  # text per worker task: enough for encode_batch to pay, small enough to balance workers
 BATCH_ROWS = 4096  # rows per Arrow record batch
 MIN_SEQ_LEN, MAX_SEQ_LEN = 8, 65535
+OVERFLOWS = ("carry", "truncate")  # what happens to the sentence that takes an example past its target
 
 
 @dataclass
@@ -70,6 +71,7 @@ class ShardSettings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # tokenizing processes
     segment: str = "none"  # "rjieba": store Chinese word boundaries (column word_continues) for whole-word masking
     user_dict: str = ""  # jieba-format user dictionary (`word [freq] [tag]` per line) for the segmenter
+    overflow: str = "carry"  # "carry": the overshoot starts the next example; "truncate": dropped (the reference)
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,6 +83,8 @@ class ShardSettings:
             problems.append(f"--rows-per-shard must be >= 1, got {self.rows_per_shard}")
         if self.workers < 1:
             problems.append(f"--workers must be >= 1, got {self.workers}")
+        if self.overflow not in OVERFLOWS:
+            problems.append(f"--overflow must be one of {', '.join(OVERFLOWS)}, got {self.overflow!r}")
         if self.user_dict and self.segment == "none":
             problems.append("--user-dict needs a segmenter: add --segment rjieba")
         if problems:
@@ -93,15 +97,23 @@ class ShardSettings:
 
 def pack_document(
     sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter,
-    cls_id: int = CLS_ID, sep_id: int = SEP_ID,
+    cls_id: int = CLS_ID, sep_id: int = SEP_ID, overflow: str = "carry",
+    continues_word: Callable[[int], bool] | None = None,
 ) -> Iterator[list[int]]:
-    """Pack one document's tokenized sentences into `[CLS] A [SEP] B [SEP]` examples (the reference's rules).
+    """Pack one document's tokenized sentences into `[CLS] A [SEP] B [SEP]` examples.
 
     Sentences accumulate until the target length (max_seq_len - 3, or a short target for 5% of examples) is
-    reached; the accumulated sentences are divided into A and B as the reference does (`_make_example`); the
-    longer side is truncated first. A sentence longer than the full target is cut into target-sized pieces
-    first, so that one overlong line is not thrown away by truncation.
+    reached; the accumulated sentences are divided into A and B as the reference does (`_make_example`).
+    `overflow` says what happens to the sentence that takes an example past its target:
+    "carry": the part that does not fit starts the next example (cut before a token that begins a word, by
+    `continues_word`, when the part that fits has one; else at the word piece), so no token is lost;
+    "truncate": the reference's rule, the sentence joins the example whole and the longer side is truncated
+    first; a sentence longer than the full target is cut into target-sized pieces first, so that one overlong
+    line is not thrown away by truncation.
     """
+    if overflow == "carry":
+        yield from _pack_carrying(sentences, max_seq_len, rng, counts, cls_id, sep_id, continues_word)
+        return
     full_target = max_seq_len - 3
     pieces = [s[i : i + full_target] for s in sentences if s for i in range(0, len(s), full_target)]
     current: list[list[int]] = []
@@ -114,6 +126,49 @@ def pack_document(
         if length >= target or i == len(pieces) - 1:
             yield _make_example(current, max_seq_len, target, rng, counts, cls_id, sep_id)
             current, length = [], 0
+
+
+def _pack_carrying(
+    sentences: list[list[int]], max_seq_len: int, rng: random.Random, counts: Counter,
+    cls_id: int, sep_id: int, continues_word: Callable[[int], bool] | None,
+) -> Iterator[list[int]]:
+    """`pack_document` with overflow "carry": an example is full at its target, and what did not fit of the
+    sentence that reached it (however long that sentence is) is the first sentence of the next example."""
+    full_target = max_seq_len - 3
+    current: list[list[int]] = []
+    length = target = 0
+    for sentence in sentences:
+        rest = sentence
+        while rest:
+            if not current:
+                target = _next_target(full_target, rng, counts)
+            room = target - length
+            if len(rest) < room:
+                current.append(rest)
+                length += len(rest)
+                break
+            cut = room if len(rest) == room else _word_cut(rest, room, bool(current), continues_word)
+            if cut:
+                current.append(rest[:cut])
+            if cut < len(rest):
+                counts["carried_sentences"] += 1
+            rest = rest[cut:]
+            yield _make_example(current, max_seq_len, target, rng, counts, cls_id, sep_id)
+            current, length = [], 0
+    if current:
+        yield _make_example(current, max_seq_len, target, rng, counts, cls_id, sep_id)
+
+
+def _word_cut(tokens: list[int], room: int, can_defer: bool, continues_word: Callable[[int], bool] | None) -> int:
+    """Where to cut `tokens` (longer than `room`) so that the head fits: before the last token within `room`
+    that begins a word; 0 (all of it goes to the next example) when none does and the example already has
+    something, else `room` (mid-word, at a word piece) so that the example is not empty."""
+    if continues_word is None:
+        return room
+    cut = room
+    while cut > 0 and continues_word(tokens[cut]):
+        cut -= 1
+    return cut if cut or can_defer else room
 
 
 def _next_target(full_target: int, rng: random.Random, counts: Counter) -> int:
@@ -163,13 +218,18 @@ def _make_example(
 _worker_tokenizer = None
 _worker_specials = (CLS_ID, SEP_ID)  # the vocabulary's [CLS] and [SEP] ids, found by name
 _worker_segmenter = None  # an rjieba segmenter when the shards store word boundaries
+_worker_continuations = bytearray()  # 1 at the id of each `##` piece: where carrying avoids cutting
 
 
 def _init_worker(tokenizer_json: str, specials: tuple[int, int], user_entries: list | None = None) -> None:
-    global _worker_tokenizer, _worker_specials, _worker_segmenter
+    global _worker_tokenizer, _worker_specials, _worker_segmenter, _worker_continuations
     from tokenizers import Tokenizer
 
     _worker_tokenizer = Tokenizer.from_str(tokenizer_json)
+    vocab = _worker_tokenizer.get_vocab()
+    _worker_continuations = bytearray(max(vocab.values(), default=0) + 1)
+    for token, token_id in vocab.items():
+        _worker_continuations[token_id] = token.startswith("##")
     _worker_specials = specials
     _worker_segmenter = new_segmenter(user_entries) if user_entries is not None else None
     # Raw text is text: a literal "[SEP]" or "[PAD]" in the corpus must never become a special id (it would shift
@@ -184,20 +244,22 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
     their tokens through cutting, A/B splitting and truncation, and the packing randomness (hence input_ids) is
     the same as without a segmenter.
     """
-    split, index, docs, max_seq_len, seed, by_sentence = task
+    split, index, docs, max_seq_len, seed, by_sentence, overflow = task
     if by_sentence:
-        docs = [[sentence for line in doc for sentence in split_sentences(line)] for doc in docs]
+        docs = split_documents(docs)
     lines = [line for doc in docs for line in doc]
-    encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)
     cls_id, sep_id = _worker_specials
     if _worker_segmenter is not None:
+        encodings = _worker_tokenizer.encode_batch(lines, add_special_tokens=False)  # with offsets: for the flags
         flags = continuation_flags(_worker_segmenter, lines, encodings)  # (T,) all tokens of the chunk
         flat = ((np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=len(flags)) << 1) | flags)
         ends = np.cumsum([len(e.ids) for e in encodings])
         tokens = [flat[a:b].tolist() for a, b in zip(itertools.chain([0], ends), ends)]
         cls_id, sep_id = cls_id << 1, sep_id << 1
-    else:
-        tokens = [e.ids for e in encodings]
+        continues_word = _continues_shifted  # `##` pieces only, so input_ids stay those of the plain shards
+    else:  # the same ids without the character offsets, which cost a third of encode_batch's time
+        tokens = [e.ids for e in _worker_tokenizer.encode_batch_fast(lines, add_special_tokens=False)]
+        continues_word = _worker_continuations.__getitem__
     rng = random.Random(f"{seed}/{split}/{index}")
     counts: Counter = Counter()
     rows: list[list[int]] = []
@@ -205,13 +267,18 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
     for doc in docs:
         sentences = tokens[position : position + len(doc)]
         position += len(doc)
-        rows.extend(pack_document(sentences, max_seq_len, rng, counts, cls_id, sep_id))
+        rows.extend(pack_document(sentences, max_seq_len, rng, counts, cls_id, sep_id, overflow, continues_word))
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in rows], out=offsets[1:])
     values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.uint32, count=int(offsets[-1]))
     if _worker_segmenter is None:
         return split, values, offsets, counts, None
     return split, values >> 1, offsets, counts, (values & 1).astype(np.uint8)
+
+
+def _continues_shifted(token: int) -> int:
+    """Whether a token that travels as `id << 1 | continues_word` (with a segmenter) is a `##` piece."""
+    return _worker_continuations[token >> 1]
 
 
 # ---- writing -------------------------------------------------------------------------------------------
@@ -323,7 +390,8 @@ def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[t
 
     def flush(split: str):
         if buffers[split]:
-            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed, settings.split_sentences)
+            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed, settings.split_sentences,
+                   settings.overflow)
             indices[split] += 1
             buffers[split], sizes[split] = [], 0
 
@@ -413,10 +481,11 @@ def shards_manifest(job: ShardJob, settings: ShardSettings, vocab: dict, splits:
         "validation_fraction": settings.validation_fraction,
         "dtype": str(job.dtype),
         "packing": {"short_target_prob": SHORT_TARGET_PROB, "single_segment_prob": SINGLE_SEGMENT_PROB,
-                    "split_sentences": settings.split_sentences, "special_token_strings": "split as text"},
+                    "split_sentences": settings.split_sentences, "special_token_strings": "split as text",
+                    "overflow": settings.overflow},
         "words": job.words,
         "splits": splits,
-        "examples": dict(sorted(counts.items())),
+        "examples": dict(sorted({"truncated_examples": 0, "truncated_tokens": 0, **counts}.items())),
         "inputs": inputs,
         "corpus": corpus,
     }
@@ -465,11 +534,24 @@ def shard_corpus(
                                    corpus.describe_inputs(), corpus.stats.to_dict())
         write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
     seconds = time.time() - started
-    log.info(
+    log.info("shard: %s", tokens_kept(counts, settings.overflow))
+    log.info(  # last: every command ends with the line naming what it wrote
         "wrote %s: %d train + %d validation examples, %d tokens in %.1fs",
         out, splits["train"]["rows"], splits["validation"]["rows"], counts["input_tokens"], seconds,
     )
     return manifest
+
+
+def tokens_kept(counts: Counter | dict, overflow: str) -> str:
+    """The packing's loss in plain words: tokens kept and dropped as a share of the corpus' tokens."""
+    total = counts.get("input_tokens", 0)
+    dropped = counts.get("truncated_tokens", 0)
+    share = lambda n: f"{n / total:.1%}" if total else "0%"  # noqa: E731
+    text = (f"kept {total - dropped:,} of the corpus' {total:,} tokens ({share(total - dropped)}), "
+            f"dropped {dropped:,} ({share(dropped)})")
+    if overflow == "truncate":
+        return text + ": what overshot each example's target (--overflow truncate, as the reference)"
+    return text + "; a sentence that overshoots an example's target continues in the next one (--overflow carry)"
 
 
 def _run_pool(tasks: Iterator[tuple], init_args: tuple, workers: int, collect) -> None:

@@ -9,12 +9,14 @@ inputs, counts and the sha256 of vocab.txt, which identifies the vocabulary down
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer, models, trainers
+from tokenizers import Tokenizer, trainers
 
 from electra_cli import __version__
 from electra_cli.core.atomic import (
@@ -26,6 +28,7 @@ from electra_cli.core.atomic import (
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import UsageError
 from electra_cli.text.corpus import Corpus, CorpusOptions
+from electra_cli.vocab.continuations import ContinuationScanner
 from electra_cli.vocab.load import MANIFEST
 from electra_cli.vocab.wordpiece import (
     SPECIAL_TOKENS,
@@ -35,6 +38,7 @@ from electra_cli.vocab.wordpiece import (
 
 FORMAT_VERSION = 1
 MODEL_MAX_LENGTH = 512
+HELD_TEXT_BYTES = 256 << 20  # corpus text held in memory between reading and training; the rest waits in a temp file
 
 
 @dataclass
@@ -72,21 +76,29 @@ def build_vocab(
     corpus = Corpus(inputs, corpus_options)
     started = time.time()
 
-    tokenizer = new_tokenizer(settings.lowercase)
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=settings.vocab_size,
-        min_frequency=settings.min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        limit_alphabet=settings.limit_alphabet,
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
-    with bytes_progress("vocab") as progress:
-        task = progress.add_task("reading + counting", total=corpus.total_bytes, status="")
-        on_bytes = lambda n: progress.advance(task, n)  # noqa: E731
-        tokenizer.train_from_iterator(corpus.lines(on_bytes), trainer=trainer)
-    corpus.report("vocab: corpus read")
-    canonicalize_ids(tokenizer)
+    scanner = ContinuationScanner(settings.lowercase)
+    with HeldText() as text:
+        with bytes_progress("vocab") as progress:
+            task = progress.add_task("reading", total=corpus.total_bytes, status="")
+            for lines in corpus.lines(lambda n: progress.advance(task, n)):
+                batch = "\n".join(lines)  # one sequence for the trainer: the same words, far fewer calls into it
+                scanner.add(batch)
+                text.append(batch)
+        corpus.report("vocab: corpus read")
+        continuing = [f"##{c}" for c in scanner.characters]
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=settings.vocab_size,
+            min_frequency=settings.min_frequency,
+            special_tokens=SPECIAL_TOKENS + continuing,  # fixed ids for the `##` characters: see continuations.py
+            limit_alphabet=settings.limit_alphabet,
+            continuing_subword_prefix="##",
+            show_progress=False,
+        )
+        trained = new_tokenizer(settings.lowercase)
+        trained.train_from_iterator(text, trainer=trainer)
+    tokens = trained_tokens(trained.get_vocab(with_added_tokens=False), set(continuing))
+    tokenizer = new_tokenizer(settings.lowercase, {token: i for i, token in enumerate(canonical_order(tokens))})
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
     add_post_processor(tokenizer)
     for token_id, token in enumerate(SPECIAL_TOKENS):
         if tokenizer.token_to_id(token) != token_id:  # guards against a tokenizers release changing the order
@@ -114,12 +126,61 @@ def shortfall(size: int, settings: VocabSettings) -> str:
             f"of pieces {seen}is already merged); a larger corpus gives more")
 
 
+def trained_tokens(vocab: dict[str, int], continuing: set[str]) -> list[str]:
+    """The trained vocabulary's tokens, less the `##c` specials whose character the trainer left out of its
+    alphabet (`--limit-alphabet`): no word used them. A `##c` nobody foresaw means the ids, hence the
+    tie-breaks, followed the per-process hash order: said in the log rather than silently."""
+    alphabet = {t for t in vocab if len(t) == 1}
+    unused = {t for t in continuing if t[2:] not in alphabet}
+    unforeseen = sorted(t for t in vocab if len(t) == 3 and t.startswith("##") and t not in continuing)
+    if unforeseen:
+        log.warning("vocab: the trainer made %d `##` characters the scan did not foresee (%s): this vocabulary may "
+                    "differ in another run", len(unforeseen), " ".join(unforeseen[:10]))
+    return [t for t in vocab if t not in unused]
+
+
+class HeldText:
+    """The corpus text between reading and training: in memory up to HELD_TEXT_BYTES, then in a temporary file
+    (a line per corpus line), so that memory stays bounded whatever the corpus size. Iterating it yields texts
+    of many lines, which the trainer reads as it would the lines themselves (words never span a newline)."""
+
+    def __init__(self, limit: int = HELD_TEXT_BYTES):
+        self.limit, self.held, self.size = limit, [], 0
+        self.file = None
+
+    def __enter__(self) -> HeldText:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()
+            os.unlink(self.file.name)
+
+    def append(self, text: str) -> None:
+        if self.file is None and self.size + len(text) <= self.limit:
+            self.held.append(text)
+            self.size += len(text)
+            return
+        if self.file is None:
+            self.file = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".txt", delete=False)
+        self.file.write(text + "\n")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.held
+        if self.file is None:
+            return
+        self.file.flush()
+        self.file.seek(0)
+        while lines := self.file.readlines(1 << 20):
+            yield "".join(lines)
+
+
 def canonical_order(tokens: Sequence[str]) -> list[str]:
     """Specials, then single characters, `##` characters, whole-word pieces and `##` pieces, each sorted.
 
     WordPiece tokenization depends only on the set of tokens, never on their ids, so this order changes no
-    tokenization; it makes vocab.txt independent of the trainer's tie-breaking, which follows a per-process
-    random hash order in `tokenizers`.
+    tokenization; it makes vocab.txt a function of the token set alone (which continuations.py makes the same
+    in every process).
     """
 
     def rank(token: str) -> tuple[int, str]:
@@ -128,14 +189,6 @@ def canonical_order(tokens: Sequence[str]) -> list[str]:
 
     rest = sorted((t for t in tokens if t not in SPECIAL_TOKENS), key=rank)
     return SPECIAL_TOKENS + rest
-
-
-def canonicalize_ids(tokenizer: Tokenizer) -> None:
-    """Renumber the trained vocabulary in `canonical_order` (same tokens, deterministic ids)."""
-    order = canonical_order(list(tokenizer.get_vocab()))
-    tokenizer.model = models.WordPiece(
-        vocab={token: i for i, token in enumerate(order)}, unk_token="[UNK]", continuing_subword_prefix="##"
-    )
 
 
 def write_tokenizer_folder(tokenizer: Tokenizer, folder: Path, lowercase: bool) -> dict:
