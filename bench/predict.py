@@ -1,15 +1,16 @@
 """`electra-cli predict` (whole process: start-up, model load, read, label, write) against transformers'
 `pipeline("text-classification")` on the same folder, warmed, in this process.
 
-    python bench/predict.py [--rows 40000] [--size small] [--batch-size 64] [--scale 0] [--work DIR]
+    python bench/predict.py [--rows 40000] [--size small] [--batch-size 64] [--precision fp32] [--scale 0] [--work DIR]
 
 Rows are short real text nobody here wrote: the comment lines of the Python sources installed on this machine
 (`_corpus.py`), 3 to 40 words each. The folder is a fine-tuned folder as `finetune` writes it (an
 ElectraForSequenceClassification with two labels, the electra-small shape unless `--size tiny`, random weights:
 speed does not depend on what the weights learned), with a vocabulary trained on the same sources. The pipeline
-runs at the same batch size with truncation at the folder's length; its labels and scores are checked against
-ours. Prints both times, rows/s, the ratio (goal >= 2) and our peak RSS; `--scale N` also runs ours on N times
-the rows to show that memory stays flat.
+runs at the same batch size with truncation at the folder's length (and, for reference, at its default batch size
+of 1 on the first 1,000 rows); its labels and scores are checked against ours. Prints both times, rows/s, the
+ratio (goal >= 2) and our peak RSS; `--precision bf16` runs ours in bf16 (the pipeline stays fp32); `--scale N`
+also runs ours on N times the rows to show that memory stays flat.
 """
 
 from __future__ import annotations
@@ -87,14 +88,15 @@ def build_folder(work: Path, size: str) -> Path:
     return folder
 
 
-def run_ours(folder: Path, data: Path, out: Path, batch_size: int) -> dict:
+def run_ours(folder: Path, data: Path, out: Path, batch_size: int, precision: str) -> dict:
     command = [sys.executable, "-m", "electra_cli", "predict", "--model", str(folder), str(data), "--out", str(out),
-               "--overwrite", "--batch-size", str(batch_size)]
+               "--overwrite", "--batch-size", str(batch_size), "--precision", precision]
     result = subprocess.run([sys.executable, "-c", MEASURED, *command], check=True, capture_output=True, text=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_pipeline(folder: Path, rows: list[str], batch_size: int) -> tuple[float, list[dict]]:
+def run_pipeline(folder: Path, rows: list[str], batch_size: int) -> tuple[float, list[dict], float]:
+    """Seconds and labels at `batch_size`, and rows/s at the pipeline's default batch size (1) on 1,000 rows."""
     import torch
     from transformers import pipeline
 
@@ -102,7 +104,10 @@ def run_pipeline(folder: Path, rows: list[str], batch_size: int) -> tuple[float,
     classify(rows[: 4 * batch_size], batch_size=batch_size, truncation=True)  # warm
     start = time.perf_counter()
     labelled = classify(rows, batch_size=batch_size, truncation=True)
-    return time.perf_counter() - start, labelled
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    classify(rows[:1000], truncation=True)
+    return seconds, labelled, min(1000, len(rows)) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -110,6 +115,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--size", choices=SIZES, default="small")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32", help="ours only")
     parser.add_argument("--scale", type=int, default=0, help="also run ours on N x the rows (RSS check)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "electra-bench-predict")
     args = parser.parse_args()
@@ -122,21 +128,22 @@ def main() -> None:
     print(f"{args.rows:,} rows (mean {sum(len(t.split()) for t in rows[:args.rows]) / args.rows:.1f} words), "
           f"model {args.size} {SIZES[args.size]}, batch {args.batch_size}", flush=True)
 
-    ours = run_ours(folder, data, args.work / "out.jsonl", args.batch_size)
-    print(f"electra-cli predict (whole process): {ours['seconds']:.2f} s, {args.rows / ours['seconds']:.0f} rows/s, "
+    ours = run_ours(folder, data, args.work / "out.jsonl", args.batch_size, args.precision)
+    print(f"electra-cli predict {args.precision} (whole process): {ours['seconds']:.2f} s, {args.rows / ours['seconds']:.0f} rows/s, "
           f"peak RSS {ours['rss_mb']:.0f} MB", flush=True)
-    seconds, labelled = run_pipeline(folder, rows[: args.rows], args.batch_size)
-    print(f"pipeline (warmed, in process):       {seconds:.2f} s, {args.rows / seconds:.0f} rows/s", flush=True)
+    seconds, labelled, one_by_one = run_pipeline(folder, rows[: args.rows], args.batch_size)
+    print(f"pipeline (warmed, in process):       {seconds:.2f} s, {args.rows / seconds:.0f} rows/s "
+          f"(at its default batch size 1: {one_by_one:.0f} rows/s)", flush=True)
     predicted = [json.loads(line) for line in (args.work / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [p["id"] for p in predicted] == list(range(args.rows)), "output order differs from input order"
     same = sum(p["label"] == b["label"] for p, b in zip(predicted, labelled))
-    drift = max(abs(p["score"] - b["score"]) for p, b in zip(predicted, labelled) if p["label"] == b["label"])
+    drift = max((abs(p["score"] - b["score"]) for p, b in zip(predicted, labelled) if p["label"] == b["label"]), default=0.0)
     print(f"labels equal to the pipeline's: {same:,}/{args.rows:,}; largest score difference {drift:.2e}")
     print(f"ratio (pipeline time / ours): {seconds / ours['seconds']:.2f}x (goal >= 2)")
     if args.scale > 1:
         big = args.work / "rows-big.jsonl"
         big.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows), encoding="utf-8")
-        scaled = run_ours(folder, big, args.work / "out-big.jsonl", args.batch_size)
+        scaled = run_ours(folder, big, args.work / "out-big.jsonl", args.batch_size, args.precision)
         print(f"ours on {len(rows):,} rows ({big.stat().st_size / 1e6:.0f} MB): {scaled['seconds']:.2f} s, "
               f"peak RSS {scaled['rss_mb']:.0f} MB (against {ours['rss_mb']:.0f} MB at 1x)")
 

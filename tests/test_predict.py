@@ -131,8 +131,6 @@ def test_predict_cuts_inputs_where_fine_tuning_did(tiny_pretrained, tmp_path):
                      "--validation", val, "--out", out, "--epochs", "2", "--batch-size", "16", "--lr", "1e-3",
                      "--max-seq-len", "8")
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 8
-    assert json.loads((out / "finetune_config.json").read_text()) == {"task_type": "classification", "max_seq_len": 8}
     rows, longer = long_and_short_rows(val, out, 8)
     assert longer >= 20  # most rows are cut: the comparison is about them
     kept = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
@@ -141,6 +139,8 @@ def test_predict_cuts_inputs_where_fine_tuning_did(tiny_pretrained, tmp_path):
     result = run_cli("predict", "--model", out, val, "--out", predictions)
     assert result.exit_code == 0, result.output
     assert_same_predictions([json.loads(line) for line in predictions.read_text().splitlines()], kept)
+    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 8
+    assert json.loads((out / "finetune_config.json").read_text()) == {"task_type": "classification", "max_seq_len": 8}
     # transformers reads the recorded length too
     piped = pipeline("text-classification", model=str(out))([r["text"] for r in rows], truncation=True)
     assert_same_predictions(piped, kept)
@@ -153,7 +153,8 @@ def test_predict_cuts_inputs_where_fine_tuning_did(tiny_pretrained, tmp_path):
     assert result.exit_code == 2 and "positions" in result.output
 
 
-def test_validation_figures_are_the_saved_models_under_mixed_precision(tiny_pretrained, tmp_path, monkeypatch):
+def test_validation_figures_are_the_saved_models_under_mixed_precision(tiny_pretrained, tmp_path, monkeypatch,
+                                                                      fresh_accelerator_state):
     """Trained under bf16 autocast (as on a GPU; CPU autocast here), validation is still the fp32 model that is
     saved: predict gives its validation predictions exactly, and the reported accuracy is predict's."""
     import electra_cli.finetuning.train as finetune_train
