@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     folder = build_folder(args.work, args.size)
-    corpus = python_source_corpus(args.work / "corpus.txt", 20_000_000)
+    corpus = python_source_corpus(args.work / "corpus.txt", 60_000_000)  # ~100,000 comment lines
     rows = comment_rows(corpus, args.rows * max(1, args.scale))
     data = args.work / "rows.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows[: args.rows]), encoding="utf-8")
