@@ -444,6 +444,8 @@ def predict(
     text_field: Annotated[str, typer.Option("--text-field", metavar="NAME", help="Column with the text.")] = "text",
     text_pair_field: Annotated[str, typer.Option("--text-pair-field", metavar="NAME", show_default="none", help="Column with the second text, for pairs.")] = "",
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Rows per forward pass.")] = 64,
+    max_seq_len: Annotated[int, typer.Option("--max-seq-len", metavar="N", show_default="the fine-tuning length", help="Cut inputs at N tokens (QA: windows of N tokens).")] = 0,
+    precision: Annotated[str, typer.Option("--precision", metavar="P", help="fp32 (as saved and validated), or bf16 / fp16 for speed on a GPU.")] = "fp32",
     id_field: Annotated[str, typer.Option("--id-field", metavar="NAME", show_default="the row's index from 0", help="Column whose value is each row's id.")] = "",
     keep_fields: Annotated[bool, typer.Option("--keep-fields", help="Copy the input's columns into each output row.")] = False,
     question_field: Annotated[str, typer.Option("--question-field", metavar="NAME", help="Question answering: column with the question.")] = "question",
@@ -458,8 +460,8 @@ def predict(
     from electra_cli.serving.predict import predict as run_predict
 
     run_predict(model, input_file, out, text_field=text_field, text_pair_field=text_pair_field, batch_size=batch_size,
-                id_field=id_field, keep_fields=keep_fields, overwrite=overwrite, question_field=question_field,
-                context_field=context_field)
+                max_seq_len=max_seq_len, id_field=id_field, keep_fields=keep_fields, overwrite=overwrite,
+                question_field=question_field, context_field=context_field, precision=precision)
 
 
 @app.command(cls=Command)

@@ -151,3 +151,15 @@ def tiny_pretrained(tiny_shards, tmp_path_factory) -> Path:
     result = run_cli(*pretrain_args(tiny_shards, run, 100, "--set", "train.save_every=50"))
     assert result.exit_code == 0, result.output
     return run
+
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Let this test's Accelerator choose its own mixed precision: Accelerate keeps the first one of a process
+    (a singleton), so it is cleared before the test and again after it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -146,6 +146,51 @@ def test_answer_in_the_second_window_and_decoding_back_to_characters(english_mod
     assert decode(long, features, starts_l, ends_l, max_answer_len=1)[0].text != "the mat"
 
 
+def test_the_null_answer_takes_no_probability_where_every_question_has_an_answer(english_model):
+    """SQuAD 1.1-style data has no null answer: an answer's probability is its share among the spans only."""
+    tokenizer = AutoTokenizer.from_pretrained(english_model)
+    ex = QAExample("q", "where did the cat sit", SHORT, [], [], "here")
+    features = build_features([ex], tokenizer, 64, 16, 12)
+    assert len(features) == 1
+    starts_l = [np.full(len(features.input_ids[0]), -1e4, dtype=np.float32)]
+    ends_l = [np.full(len(features.input_ids[0]), -1e4, dtype=np.float32)]
+    cls = features.cls_index[0]
+    inside = np.nonzero(features.offsets[0][:, 0] >= 0)[0]
+    starts_l[0][cls] = ends_l[0][cls] = 5.0  # null score 10
+    starts_l[0][inside[0]] = ends_l[0][inside[0]] = 5.0  # one span scoring 10 as well
+    answerable = decode([ex], features, starts_l, ends_l, null_answers=False)[0]
+    assert answerable.probability == pytest.approx(1.0) and answerable.null_probability == 0.0
+    maybe_none = decode([ex], features, starts_l, ends_l, null_answers=True)[0]
+    assert maybe_none.probability == pytest.approx(0.5) and maybe_none.null_probability == pytest.approx(0.5)
+    assert answerable.null_diff == maybe_none.null_diff == pytest.approx(0.0)
+
+
+def test_qa_validation_is_the_saved_model_under_mixed_precision(english_model, tmp_path, monkeypatch,
+                                                               fresh_accelerator_state):
+    """Trained under bf16 autocast, the validation answers, scores and no-answer threshold are the fp32 saved
+    model's: predict on the same questions gives the run's validation predictions."""
+    import electra_cli.qa.train as qa_train
+
+    monkeypatch.setattr(qa_train, "resolve_precision", lambda requested: "bf16")
+    data = english_v2(tmp_path / "dev.json")
+    result = run_cli("finetune", "--model", english_model, "--train", data, "--validation", data,
+                     "--out", tmp_path / "ft", "--epochs", "2", *SMALL)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "ft"
+    validation = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
+    dev = json.loads(data.read_text())
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": q["id"], "question": q["question"], "context": p["context"]}) + "\n"
+                            for p in dev["data"][0]["paragraphs"] for q in p["qas"]))
+    result = run_cli("predict", "--model", out, rows, "--out", tmp_path / "answers.jsonl", "--id-field", "id")
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    for ours, kept in zip(answers, validation, strict=True):
+        assert (ours["id"], ours["answer"], ours["start"]) == (kept["id"], kept["answer"], kept["start"])
+        assert ours["score"] == pytest.approx(kept["score"], abs=2e-6)
+    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 32
+
+
 def test_a_token_in_two_windows_is_decoded_where_it_has_more_context(english_model):
     tokenizer = AutoTokenizer.from_pretrained(english_model)
     ex = QAExample("q", "where did the cat sit", LONG, [], [], "here")

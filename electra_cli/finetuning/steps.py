@@ -4,13 +4,18 @@ padded batches, the layer-wise optimizer and schedule of the reference, and one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Literal
 
 import torch
 
 from electra_cli.core.schedule import UncorrectedAdamW, lr_lambda
 from electra_cli.finetuning.config import FinetuneConfig
+
+FOLDER_CONFIG_FILE = "finetune_config.json"  # a classification/tagging folder's settings that predict needs
 
 
 def padded_inputs(input_ids: Sequence, token_type_ids: Sequence, indices: Sequence[int], pad_id: int) -> dict:
@@ -86,3 +91,29 @@ def training_step(model, batch: dict, optimizer, scheduler, accelerator, weights
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss
+
+
+@contextmanager
+def full_precision(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Evaluate `model` as it is saved and as `predict` runs it: in fp32. Accelerate's mixed precision replaces the
+    model's `forward` with an autocast (bf16/fp16) wrapper and keeps the plain one as `_original_forward`; the
+    weights stay fp32, so putting the plain forward back for the evaluation gives exactly the saved model's
+    outputs (validation figures, the collapse check and the no-answer threshold then hold for the folder)."""
+    wrapped, plain = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    if wrapped is None or plain is None:  # no mixed precision (fp32, or a model Accelerate never prepared)
+        yield model
+        return
+    model.forward = plain
+    try:
+        yield model
+    finally:
+        model.forward = wrapped
+
+
+def record_max_seq_len(folder: Path, max_seq_len: int) -> None:
+    """Write the fine-tuning length into the saved tokenizer's `tokenizer_config.json` (`model_max_length`), so that
+    transformers' tokenizer and `pipeline()` truncate where training did instead of at the base model's 512."""
+    path = Path(folder) / "tokenizer_config.json"
+    settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    settings["model_max_length"] = max_seq_len
+    path.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

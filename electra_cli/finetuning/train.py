@@ -33,7 +33,14 @@ from electra_cli.finetuning.config import (
     field_values,
 )
 from electra_cli.finetuning.search import describe_search
-from electra_cli.finetuning.steps import make_optimizer, padded_inputs, training_step
+from electra_cli.finetuning.steps import (
+    FOLDER_CONFIG_FILE,
+    full_precision,
+    make_optimizer,
+    padded_inputs,
+    record_max_seq_len,
+    training_step,
+)
 from electra_cli.text.tables import read_records, require_field
 from electra_cli.watching.trackers import open_trackers, parse_report_to
 
@@ -470,8 +477,9 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
                 step += 1
                 epoch = step / steps_per_epoch
                 status = f"epoch {math.ceil(epoch - 1e-9)}/{search.number(cfg.epochs)}"
-                if step in checks:
-                    predictions = predict_examples(model, validation, cfg, pad_id, accelerator.device)
+                if step in checks:  # in fp32, as the model is saved and predict runs it
+                    with full_precision(accelerator.unwrap_model(model)) as plain:
+                        predictions = predict_examples(plain, validation, cfg, pad_id, accelerator.device)
                     scores = score(metric_set, cfg, gold, predictions)
                     last = {"step": step, "epoch": round(epoch, 3), **scores}
                     curve.append(last)
@@ -502,6 +510,9 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
     seed_dir.mkdir(parents=True, exist_ok=True)
     unwrapped.save_pretrained(seed_dir, safe_serialization=True)
     tokenizer.save_pretrained(seed_dir)
+    record_max_seq_len(seed_dir, cfg.max_seq_len)  # predict and pipeline() truncate as training did
+    (seed_dir / FOLDER_CONFIG_FILE).write_text(json.dumps({"task_type": cfg.task_type,
+                                                           "max_seq_len": cfg.max_seq_len}, indent=2) + "\n")
     write_predictions(seed_dir / "validation_predictions.jsonl", validation, predictions, cfg, id2label)
     return result
 

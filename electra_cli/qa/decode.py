@@ -6,7 +6,9 @@ they start, at most `max_answer_len` tokens long, and starting where this window
 context (a token seen by two windows is judged by the one where it sits further from the edge); a span scores
 start + end logit, and the question's answer is its best span over all windows. The null score is [CLS]'s
 start + end logit, the smallest over the windows; null_diff = null score - best span score, and "no answer" is
-predicted where null_diff exceeds a threshold (chosen on validation for SQuAD 2.0-style data).
+predicted where null_diff exceeds a threshold (chosen on validation for SQuAD 2.0-style data). An answer's
+probability is its softmax among the n-best spans, with the null answer among them only where questions may have
+no answer (SQuAD 2.0); for SQuAD 1.1-style data the null answer is no candidate and takes no share.
 """
 
 from __future__ import annotations
@@ -31,19 +33,21 @@ class Answer:
 
 
 def decode(examples: list[QAExample], features: Features, start_logits: list[np.ndarray],
-           end_logits: list[np.ndarray], n_best: int = 20, max_answer_len: int = 30) -> list[Answer]:
-    """One Answer per example, from the logits of each of its windows (features in example order)."""
+           end_logits: list[np.ndarray], n_best: int = 20, max_answer_len: int = 30,
+           null_answers: bool = True) -> list[Answer]:
+    """One Answer per example, from the logits of each of its windows (features in example order); with
+    `null_answers` False (every question answerable) the null answer is left out of the probabilities."""
     windows: dict[int, list[int]] = {}
     for f, index in enumerate(features.example_index):
         windows.setdefault(index, []).append(f)
     answers = []
     for index, ex in enumerate(examples):
         answers.append(_decode_one(ex, features, windows.get(index, []), start_logits, end_logits, n_best,
-                                   max_answer_len))
+                                   max_answer_len, null_answers))
     return answers
 
 
-def _decode_one(ex, features, window_ids, start_logits, end_logits, n_best, max_answer_len) -> Answer:
+def _decode_one(ex, features, window_ids, start_logits, end_logits, n_best, max_answer_len, null_answers) -> Answer:
     best_window = _widest_context(features, window_ids)
     null_score = math.inf
     candidates = []  # (score, window, start token, end token)
@@ -72,7 +76,8 @@ def _decode_one(ex, features, window_ids, start_logits, end_logits, n_best, max_
             break
     if not nbest:
         return Answer("", -1, -1, -math.inf, math.inf, 0.0, 1.0)
-    scores = np.array([c[0] for c in nbest] + ([null_score] if math.isfinite(null_score) else []))
+    with_null = null_answers and math.isfinite(null_score)
+    scores = np.array([c[0] for c in nbest] + ([null_score] if with_null else []))
     probs = np.exp(scores - scores.max())
     probs /= probs.sum()
     score, text, begin, end = nbest[0]

@@ -26,7 +26,13 @@ from electra_cli.core.precision import resolve_precision
 from electra_cli.finetuning import search
 from electra_cli.finetuning.config import SEARCHABLE
 from electra_cli.finetuning.search import default_lr, describe_search
-from electra_cli.finetuning.steps import make_optimizer, padded_inputs, training_step
+from electra_cli.finetuning.steps import (
+    full_precision,
+    make_optimizer,
+    padded_inputs,
+    record_max_seq_len,
+    training_step,
+)
 from electra_cli.qa import metrics as qa_metrics
 from electra_cli.qa.data import (
     Features,
@@ -179,7 +185,7 @@ def score_test(folder: Path, cfg, inputs: QAInputs, threshold: float | None) -> 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForQuestionAnswering.from_pretrained(folder).to(device)
     answers = predict_answers(model, inputs.test.examples, inputs.test_features, cfg, tokenizer.pad_token_id or 0,
-                              device)
+                              device, inputs.null_answers)
     write_answers(folder / "test_predictions.jsonl", inputs.test, answers, inputs.null_answers, threshold)
     return score_answers(inputs.test, answers, inputs.null_answers, inputs.language, threshold)[0]
 
@@ -252,13 +258,15 @@ def train_qa_seed(cfg, model_dir, tokenizer, inputs: QAInputs, lr: float, decay:
                 step += 1
                 bar.update(task, advance=1, **({"status": f"loss {loss.item():.3f}"} if step % 20 == 0 else {}))
     model = accelerator.unwrap_model(model)
-    answers = predict_answers(model, inputs.validation.examples, inputs.validation_features, cfg, pad_id,
-                              accelerator.device)
+    with full_precision(model) as plain:  # as saved and as predict runs it; the threshold is chosen on these logits
+        answers = predict_answers(plain, inputs.validation.examples, inputs.validation_features, cfg, pad_id,
+                                  accelerator.device, null_answers)
     metrics, threshold = score_answers(inputs.validation, answers, null_answers, language)
     result = {"seed": seed, "validation": metrics, "threshold": threshold, "seconds": time.time() - started}
     seed_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(seed_dir, safe_serialization=True)
     tokenizer.save_pretrained(seed_dir)
+    record_max_seq_len(seed_dir, cfg.max_seq_len)
     qa_settings = {"null_answers": null_answers, "null_threshold": threshold, "language": language,
                    "max_seq_len": cfg.max_seq_len, "doc_stride": cfg.doc_stride, "max_query_len": cfg.max_query_len,
                    "n_best": cfg.n_best, "max_answer_len": cfg.max_answer_len}
@@ -278,26 +286,29 @@ def collate(features: Features, indices, pad_id: int, labels: bool = False) -> d
 
 @torch.no_grad()
 def window_logits(model, features: Features, batch_size: int, pad_id: int, device) -> tuple[list, list]:
-    """Start and end logits of every window, each (T,) without padding."""
+    """Start and end logits of every window, each (T,) without padding, in window order; windows run longest
+    first in batches of neighbours, so a batch of short windows stays short."""
     was_training = model.training
     model.eval()
-    starts, ends = [], []
-    for begin in range(0, len(features), batch_size):
-        indices = list(range(begin, min(begin + batch_size, len(features))))
+    starts, ends = [None] * len(features), [None] * len(features)
+    order = sorted(range(len(features)), key=lambda i: -len(features.input_ids[i]))
+    for begin in range(0, len(order), batch_size):
+        indices = order[begin : begin + batch_size]
         batch = collate(features, indices, pad_id)
         output = model(**{k: v.to(device) for k, v in batch.items()})
         start_logits, end_logits = output.start_logits.float().cpu().numpy(), output.end_logits.float().cpu().numpy()
         for row, i in enumerate(indices):
             n = len(features.input_ids[i])
-            starts.append(start_logits[row, :n])
-            ends.append(end_logits[row, :n])
+            starts[i] = start_logits[row, :n]
+            ends[i] = end_logits[row, :n]
     model.train(was_training)
     return starts, ends
 
 
-def predict_answers(model, examples, features: Features, cfg, pad_id: int, device) -> list[Answer]:
+def predict_answers(model, examples, features: Features, cfg, pad_id: int, device,
+                    null_answers: bool) -> list[Answer]:
     starts, ends = window_logits(model, features, cfg.eval_batch_size, pad_id, device)
-    return decode(examples, features, starts, ends, cfg.n_best, cfg.max_answer_len)
+    return decode(examples, features, starts, ends, cfg.n_best, cfg.max_answer_len, null_answers)
 
 
 def score_answers(data: QAData, answers: list[Answer], null_answers: bool, language: str,

@@ -3,6 +3,15 @@ for: sequence classification (id, label, score) or regression (id, score); token
 tags, scores: one tag per word); extractive QA (id, answer, score, start, end: character offsets in the context,
 and an empty answer where the folder's qa_config.json says "no answer").
 
+Inputs are cut where fine-tuning cut them: the length the folder records (finetune_config.json or qa_config.json,
+and tokenizer_config.json's model_max_length), unless --max-seq-len says otherwise. The model runs in fp32, as
+it was saved and validated, unless --precision asks for bf16 or fp16 (for a GPU).
+
+Fast because it knows every row up front: rows are read CHUNK_ROWS at a time, each chunk tokenized in one call of
+the fast tokenizer (in Rust, padded into one array), its rows sorted by length so that a batch holds neighbours
+and pads little, labelled under `torch.inference_mode`, and written back in input order; memory depends on the
+chunk, never on the input's size.
+
 With --out, rows go to a temporary file beside the output, renamed into place only when every row is done: a
 run that fails (a bad row, a wrong column, Ctrl-C) leaves an earlier output as it was and no partial file.
 A folder without a fine-tuned head is refused: loading it would attach a random head that answers LABEL_0 /
@@ -17,18 +26,27 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from electra_cli.core.atomic import atomic_file, check_output_file
 from electra_cli.core.console import log, quiet_transformers
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.finetuning.steps import FOLDER_CONFIG_FILE
 from electra_cli.pretraining.export import exported_discriminator
+from electra_cli.qa.data import QAExample, build_features
+from electra_cli.qa.decode import apply_threshold, decode
+from electra_cli.qa.train import QA_CONFIG_FILE, window_logits
 from electra_cli.text.tables import read_records, require_field
 
 MODEL_CLASSES = {"sequence": "AutoModelForSequenceClassification", "token": "AutoModelForTokenClassification",
                  "qa": "AutoModelForQuestionAnswering"}
 # input columns with these names are kept as input_<name>
 PREDICTION_KEYS = ("id", "label", "score", "tokens", "tags", "scores", "answer", "start", "end")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+CHUNK_ROWS = 8192  # rows read, tokenized, sorted and labelled together (QA: questions, whose windows multiply)
+QA_CHUNK_ROWS = 1024
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 def predict(
@@ -38,39 +56,54 @@ def predict(
     text_field: str = "text",
     text_pair_field: str = "",
     batch_size: int = 64,
-    max_seq_len: int = 512,
+    max_seq_len: int = 0,
     id_field: str = "",
     keep_fields: bool = False,
     overwrite: bool = False,
     question_field: str = "question",
     context_field: str = "context",
+    precision: str = "fp32",
 ) -> int:
-    """Write one JSON line per input row: {"id", "label", "score"} ({"id", "score"} for regression; {"id", "tokens",
-    "tags", "scores"} for token classification; {"id", "answer", "score", "start", "end"} for QA), the id being
-    the row's index in the input (from 0) or its `id_field`, plus the input's columns with `keep_fields`;
-    returns the row count."""
+    """Write one JSON line per input row, in input order: {"id", "label", "score"} ({"id", "score"} for
+    regression; {"id", "tokens", "tags", "scores"} for token classification; {"id", "answer", "score", "start",
+    "end"} for QA), the id being the row's index in the input (from 0) or its `id_field`, plus the input's columns
+    with `keep_fields`; `max_seq_len` 0 cuts inputs where fine-tuning did; returns the row count."""
     import transformers
 
     model_dir, input_file = Path(model_dir), Path(input_file)
     kind = check_classifier_folder(model_dir)
     if not input_file.is_file():
         raise UsageError(f"{input_file}: no such file")
+    if batch_size < 1 or max_seq_len < 0:
+        raise UsageError("--batch-size must be >= 1 and --max-seq-len >= 0 (0: the fine-tuning length)")
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose from {', '.join(PRECISIONS)}")
     if out is not None:
         out = Path(out)
         check_output_file(out, overwrite)
     with quiet_transformers():
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
         model = getattr(transformers, MODEL_CLASSES[kind]).from_pretrained(model_dir).eval()
+    if not tokenizer.is_fast:
+        raise UsageError(f"{model_dir}: predict needs a fast tokenizer (tokenizer.json, or a vocab.txt "
+                         f"transformers can convert); {type(tokenizer).__name__} is not one")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
+    model.to(device=device, dtype=PRECISIONS[precision])
     writer = {"sequence": write_predictions, "token": write_token_predictions, "qa": write_answers}[kind]
     options = {"id_field": id_field, "keep_fields": keep_fields, "batch_size": batch_size}
     if kind == "qa":
-        options |= {"question_field": question_field, "context_field": context_field, "model_dir": model_dir}
+        settings = qa_settings(model_dir)
+        if max_seq_len:
+            settings["max_seq_len"] = checked_length(max_seq_len, model.config)
+        options |= {"question_field": question_field, "context_field": context_field, "settings": settings}
+        length = settings["max_seq_len"]
     else:
-        options |= {"text_field": text_field, "max_seq_len": max_seq_len}
+        length = sequence_length(model_dir, model.config, tokenizer, max_seq_len)
+        options |= {"text_field": text_field, "max_seq_len": length}
         if kind == "sequence":
             options["text_pair_field"] = text_pair_field
+    log.info("predict: inputs cut at %d tokens (%s), %s on %s", length,
+             "--max-seq-len" if max_seq_len else "as fine-tuned", precision, device.type)
     if out is None:
         rows = writer(sys.stdout, model, tokenizer, input_file, device, **options)
         log.info("wrote %d predictions to standard output", rows)
@@ -79,6 +112,30 @@ def predict(
             rows = writer(sink, model, tokenizer, input_file, device, **options)
         log.info("wrote %s: %d predictions", out, rows)
     return rows
+
+
+def sequence_length(model_dir: Path, config, tokenizer, requested: int = 0) -> int:
+    """Where inputs are cut: `requested`, else the length fine-tuning used (finetune_config.json), else the
+    tokenizer's model_max_length (which finetune also records), never past the model's positions."""
+    if requested:
+        return checked_length(requested, config)
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    path = model_dir / FOLDER_CONFIG_FILE
+    if path.is_file():
+        try:
+            recorded = int(json.loads(path.read_text(encoding="utf-8"))["max_seq_len"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{path}: no valid max_seq_len ({err})") from None
+        return min(recorded, positions)
+    limit = tokenizer.model_max_length  # transformers' "no limit" is a huge integer
+    return min(int(limit), positions) if limit and limit < 1_000_000 else positions
+
+
+def checked_length(requested: int, config) -> int:
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and requested > positions:
+        raise UsageError(f"--max-seq-len {requested}: the model has only {positions} positions")
+    return requested
 
 
 def check_classifier_folder(model_dir: Path) -> str:
@@ -120,48 +177,73 @@ def _head(index: int, location: str, record: dict, id_field: str, keep_fields: b
     return {"id": row_id, **(kept if keep_fields else {})}
 
 
-def in_batches(input_file: Path, batch_size: int, id_field: str, keep_fields: bool, read) -> Iterator[tuple[list, list]]:
-    """(heads, inputs) of `batch_size` rows at a time: each row's output head and what `read(location, record)`
-    takes from it, so a bad row stops the run before its batch is written."""
+def in_chunks(input_file: Path, size: int, id_field: str, keep_fields: bool, read) -> Iterator[tuple[list, list]]:
+    """(heads, inputs) of `size` rows at a time, in input order: each row's output head and what
+    `read(location, record)` takes from it, so a bad row stops the run before its chunk is written."""
     heads, inputs = [], []
     for index, (location, record) in enumerate(read_records(input_file)):
         heads.append(_head(index, location, record, id_field, keep_fields))
         inputs.append(read(location, record))
-        if len(inputs) == batch_size:
+        if len(inputs) == size:
             yield heads, inputs
             heads, inputs = [], []
     if inputs:
         yield heads, inputs
 
 
+@torch.inference_mode()
+def sorted_logits(model, encoded, batch_size: int, device) -> torch.Tensor:
+    """The logits of every row of `encoded` (arrays padded on the right to the longest row), in its row order:
+    (N, labels), or (N, T, labels) for token classification. Rows run longest first in batches of neighbours, so
+    a batch is padded only to its own longest row (its first) and the biggest batch shows its memory at once."""
+    arrays = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
+    lengths = arrays["attention_mask"].sum(1)  # (N,)
+    order = np.argsort(-lengths, kind="stable")
+    outputs = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = int(lengths[rows[0]])
+        batch = {k: torch.from_numpy(np.ascontiguousarray(v[rows, :width])).to(device) for k, v in arrays.items()}
+        logits = model(**batch).logits.float().cpu()  # (B, labels) or (B, width, labels)
+        if outputs is None:
+            shape = (len(order), *logits.shape[1:]) if logits.dim() == 2 else (len(order), lengths.max(), logits.shape[-1])
+            outputs = torch.zeros(shape)
+        outputs[torch.from_numpy(rows), : logits.shape[1]] = logits
+    return outputs
+
+
+def encode(tokenizer, first, second=None, max_seq_len: int = 512, **options):
+    """One call of the fast tokenizer for a whole chunk, truncated as finetune does, padded on the right into
+    numpy arrays."""
+    return tokenizer(first, second, truncation=True, max_length=max_seq_len, padding="longest",
+                     padding_side="right", return_tensors="np", **options)
+
+
 def write_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, text_pair_field: str,
                       id_field: str, keep_fields: bool, batch_size: int, max_seq_len: int) -> int:
-    """Stream `input_file` through the model in batches, one JSON line per row into `sink`; returns the count."""
+    """Stream `input_file` through the model a chunk at a time, one JSON line per row into `sink` in input order;
+    returns the count."""
     regression = model.config.problem_type == "regression" or model.config.num_labels == 1
+    names = model.config.id2label
 
     def read(location, record):
         pair = str(require_field(record, text_pair_field, location)) if text_pair_field else None
         return str(require_field(record, text_field, location)), pair
 
-    return sum(_write_batch(sink, model, tokenizer, heads, rows, regression, device, max_seq_len)
-               for heads, rows in in_batches(input_file, batch_size, id_field, keep_fields, read))
-
-
-@torch.no_grad()
-def _write_batch(sink, model, tokenizer, heads, rows, regression, device, max_seq_len) -> int:
-    texts = [text for text, _ in rows]
-    pairs = [pair for _, pair in rows] if rows[0][1] is not None else None
-    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_seq_len, padding=True, return_tensors="pt")
-    logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits.float().cpu()
-    for head, row in zip(heads, logits):
+    count = 0
+    for heads, rows in in_chunks(input_file, CHUNK_ROWS, id_field, keep_fields, read):
+        pairs = [pair for _, pair in rows] if text_pair_field else None
+        logits = sorted_logits(model, encode(tokenizer, [text for text, _ in rows], pairs, max_seq_len), batch_size,
+                               device)
         if regression:
-            record = {**head, "score": float(row[0])}
+            records = ({**head, "score": score} for head, score in zip(heads, logits[:, 0].tolist()))
         else:
-            probs = torch.softmax(row, -1)
-            label = model.config.id2label[int(probs.argmax())]
-            record = {**head, "label": label, "score": round(float(probs.max()), 6)}
-        sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    return len(texts)
+            best = torch.softmax(logits, -1).max(-1)
+            records = ({**head, "label": names[label], "score": round(score, 6)}
+                       for head, label, score in zip(heads, best.indices.tolist(), best.values.tolist()))
+        sink.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+        count += len(rows)
+    return count
 
 
 def write_token_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, id_field: str,
@@ -174,46 +256,53 @@ def write_token_predictions(sink, model, tokenizer, input_file: Path, device, te
         value = require_field(record, field, location)
         return [str(w) for w in value] if isinstance(value, list) else str(value).split()
 
-    return sum(_write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len)
-               for heads, words in in_batches(input_file, batch_size, id_field, keep_fields, read))
-
-
-@torch.no_grad()
-def _write_token_batch(sink, model, tokenizer, heads, words, device, max_seq_len) -> int:
-    encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_seq_len, padding=True,
-                        return_tensors="pt")
-    inputs = {k: v.to(device) for k, v in encoded.items()}
-    probs = torch.softmax(model(**inputs).logits.float().cpu(), -1)  # (B, T, labels)
-    for row, (head, sentence) in enumerate(zip(heads, words)):
-        tags, scores = [None] * len(sentence), [None] * len(sentence)
-        for position, word in enumerate(encoded.word_ids(row)):
-            if word is not None and tags[word] is None:  # the first piece of each word
-                best = int(probs[row, position].argmax())
-                tags[word], scores[word] = model.config.id2label[best], round(float(probs[row, position, best]), 6)
-        sink.write(json.dumps({**head, "tokens": sentence, "tags": tags, "scores": scores}, ensure_ascii=False,
-                              default=str) + "\n")
-    return len(words)
+    names = model.config.id2label
+    count = 0
+    for heads, words in in_chunks(input_file, CHUNK_ROWS, id_field, keep_fields, read):
+        encoded = encode(tokenizer, words, max_seq_len=max_seq_len, is_split_into_words=True)
+        probs = torch.softmax(sorted_logits(model, encoded, batch_size, device), -1)  # (N, T, labels)
+        best = probs.max(-1)
+        tag_ids, tag_scores = best.indices.tolist(), best.values.tolist()
+        lines = []
+        for row, (head, sentence) in enumerate(zip(heads, words)):
+            tags, scores = [None] * len(sentence), [None] * len(sentence)
+            for position, word in enumerate(encoded.word_ids(row)):
+                if word is not None and tags[word] is None:  # the first piece of each word
+                    tags[word], scores[word] = names[tag_ids[row][position]], round(tag_scores[row][position], 6)
+            lines.append(json.dumps({**head, "tokens": sentence, "tags": tags, "scores": scores}, ensure_ascii=False,
+                                    default=str) + "\n")
+        sink.write("".join(lines))
+        count += len(words)
+    return count
 
 
 def write_answers(sink, model, tokenizer, input_file: Path, device, question_field: str, context_field: str,
-                  id_field: str, keep_fields: bool, batch_size: int, model_dir: Path) -> int:
+                  id_field: str, keep_fields: bool, batch_size: int, settings: dict) -> int:
     """Answer each row's question from its context, with the settings the folder was tuned with (qa_config.json;
     HF's defaults for a folder without one: 384 tokens, stride 128, every question answerable)."""
-    from electra_cli.qa.data import QAExample
-
-    settings = qa_settings(model_dir)
-
     def read(location, record):
         return QAExample(location, str(require_field(record, question_field, location)),
                          str(require_field(record, context_field, location)), [], [], location)
 
-    return sum(_write_answer_batch(sink, model, tokenizer, heads, examples, device, settings)
-               for heads, examples in in_batches(input_file, batch_size, id_field, keep_fields, read))
+    count = 0
+    for heads, examples in in_chunks(input_file, QA_CHUNK_ROWS, id_field, keep_fields, read):
+        features = build_features(examples, tokenizer, settings["max_seq_len"], settings["doc_stride"],
+                                  settings["max_query_len"])
+        starts, ends = window_logits(model, features, batch_size, tokenizer.pad_token_id or 0, device)
+        answers = decode(examples, features, starts, ends, settings["n_best"], settings["max_answer_len"],
+                         settings["null_answers"])
+        lines = []
+        for head, answer in zip(heads, answers):
+            text = apply_threshold(answer, settings["null_answers"], settings["null_threshold"])
+            record = {**head, "answer": text, "score": round(answer.probability if text else answer.null_probability, 6),
+                      "start": answer.start if text else None, "end": answer.end if text else None}
+            lines.append(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        sink.write("".join(lines))
+        count += len(examples)
+    return count
 
 
 def qa_settings(model_dir: Path) -> dict:
-    from electra_cli.qa.train import QA_CONFIG_FILE
-
     settings = {"null_answers": False, "null_threshold": 0.0, "max_seq_len": 384, "doc_stride": 128,
                 "max_query_len": 64, "n_best": 20, "max_answer_len": 30}
     path = Path(model_dir) / QA_CONFIG_FILE
@@ -223,20 +312,3 @@ def qa_settings(model_dir: Path) -> dict:
         except ValueError as err:
             raise DataError(f"{path}: invalid JSON ({err})") from None
     return settings
-
-
-def _write_answer_batch(sink, model, tokenizer, heads, examples, device, settings) -> int:
-    from electra_cli.qa.data import build_features
-    from electra_cli.qa.decode import apply_threshold, decode
-    from electra_cli.qa.train import window_logits
-
-    features = build_features(examples, tokenizer, settings["max_seq_len"], settings["doc_stride"],
-                              settings["max_query_len"])
-    starts, ends = window_logits(model, features, 64, tokenizer.pad_token_id or 0, device)
-    answers = decode(examples, features, starts, ends, settings["n_best"], settings["max_answer_len"])
-    for head, answer in zip(heads, answers):
-        text = apply_threshold(answer, settings["null_answers"], settings["null_threshold"])
-        record = {**head, "answer": text, "score": round(answer.probability if text else answer.null_probability, 6),
-                  "start": answer.start if text else None, "end": answer.end if text else None}
-        sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-    return len(examples)
