@@ -201,3 +201,12 @@ def test_pretrain_init_from_a_tf1_checkpoint_runs(tf_shards, tmp_path):
     disc = ElectraForPreTraining.from_pretrained(run / "final" / "discriminator")
     assert disc.config.hidden_size == 16 and disc.config.num_attention_heads == 2
     assert os.path.getsize(run / "final" / "generator" / "model.safetensors") > 0
+
+
+def test_a_windows_vocab_txt_is_read_as_googles_load_vocab_reads_it(tmp_path):
+    """Line ends and trailing blanks are not part of a token (google-research's load_vocab strips each line)."""
+    from electra_cli.pretraining.tf_electra import read_vocab
+
+    tokens = read_vocab(TF_DIR)
+    (tmp_path / "vocab.txt").write_bytes("".join(f"{t} \r\n" for t in tokens).encode("utf-8"))
+    assert read_vocab(tmp_path) == tokens and "[PAD]" in tokens

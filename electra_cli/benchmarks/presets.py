@@ -264,10 +264,6 @@ ZH_TASKS: dict[str, ZhTask] = {
 ZH_QA_TASKS = ("cmrc2018", "drcd")  # cmrc2018 is qa/'s preset; both score with CMRC's official algorithm
 
 
-def is_zh_task(task: str | None) -> bool:
-    return bool(task) and task in ZH_TASKS
-
-
 def task_folder(name: str, data_dir: Path) -> Path:
     spec = ZH_TASKS[name]
     for folder in spec.folders:

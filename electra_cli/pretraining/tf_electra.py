@@ -185,9 +185,10 @@ def _config_jsons(folder: Path, given: Path | None) -> dict[Path, dict]:
 
 
 def read_vocab(folder: Path) -> list[str]:
-    """vocab.txt's tokens (line = id), or [] when the folder has none."""
+    """vocab.txt's tokens (line = id), or [] when the folder has none; each line stripped of its line end and
+    surrounding blanks, as google-research's `load_vocab` reads it (a Windows `\\r\\n` file included)."""
     path = Path(folder) / "vocab.txt"
     if not path.is_file():
         return []
-    tokens = path.read_text(encoding="utf-8").split("\n")
+    tokens = [line.strip() for line in path.read_text(encoding="utf-8").split("\n")]
     return tokens[:-1] if tokens and tokens[-1] == "" else tokens

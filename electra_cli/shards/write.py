@@ -687,11 +687,3 @@ def check_shard_rows(path: Path, specials: dict[str, int]) -> tuple[int, int]:
     except (pa.ArrowInvalid, KeyError) as err:
         raise DataError(f"{path}: not a readable Arrow stream of shards ({err})") from None
     return rows, tokens
-
-
-def count_rows(path: Path) -> int:
-    try:
-        with pa.memory_map(str(path)) as source:
-            return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
-    except pa.ArrowInvalid as err:
-        raise DataError(f"{path}: not a readable Arrow stream ({err})") from None
