@@ -25,6 +25,7 @@ from pathlib import Path
 from electra_cli.benchmarks import ner
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.finetuning.search import default_lr
+from electra_cli.finetuning.tagging import conll_line
 
 Row = dict  # {"id", "text", "text_pair", "label"} or {"id", "text", "tokens", "tags"}; label/tags None if unlabelled
 Reader = Callable[[Path, str], Iterator[tuple[str, Row]]]
@@ -182,21 +183,23 @@ def read_cluener(path: Path, split: str) -> Iterator[tuple[str, Row]]:
 
 
 def read_char_tags(path: Path, split: str) -> Iterator[tuple[str, Row]]:
-    """MSRA / People's Daily: one `char TAG` per line, a blank line between sentences."""
+    """MSRA / People's Daily: one `char TAG` per line, a blank line between sentences. A space or another
+    whitespace character is a character of the sentence too (its line is `  O`), kept at its position, as
+    CLUENER2020's reader keeps every character (`line.split(" ")`: the character is what precedes the separator)."""
     chars, tags, index, start = [], [], 0, None
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
+            char, tag = conll_line(line)
+            if tag is None:
                 if chars:
                     yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
                     chars, tags, index = [], [], index + 1
                 continue
-            if len(parts) != 2:
+            if char is None or len(line.split()) > 2:
                 raise DataError(f"{path}:{lineno}: expected 'character TAG'")
             start = start if chars else lineno
-            chars.append(parts[0])
-            tags.append(parts[1])
+            chars.append(char)
+            tags.append(tag)
     if chars:
         yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
 
