@@ -202,3 +202,23 @@ def test_predict_tags_every_character_and_spans_index_the_text(model, tmp_path):
     assert row["tokens"] == list("玩NBA 2K") and row["tags"] == ["I-game"] * 7
     assert row["entities"] == [{"type": "game", "start": 0, "end": 6, "text": "玩NBA 2K"}]
     assert row["text"][0:7] == row["entities"][0]["text"]
+
+
+def test_score_peoples_daily_reports_seqeval_entity_f1(tmp_path):
+    """`score` on People's Daily: entity_f1 is seqeval's F1 on the same tags (CLUE's micro F1 stays beside it)."""
+    sentences = [("周恩来访问上海", ["B-PER", "I-PER", "I-PER", "O", "O", "B-LOC", "I-LOC"]),
+                 ("新华社报道", ["B-ORG", "I-ORG", "I-ORG", "O", "O"]),
+                 ("厦门与金门", ["B-LOC", "I-LOC", "O", "B-LOC", "I-LOC"])]
+    reference = tmp_path / "example.dev"
+    reference.write_text("".join("".join(f"{c} {t}\n" for c, t in zip(text, tags)) + "\n" for text, tags in sentences),
+                         encoding="utf-8")
+    predicted = [["B-PER", "I-LOC", "I-PER", "O", "O", "B-LOC", "I-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O", "O"],
+                 ["I-LOC", "I-LOC", "O", "B-LOC", "B-LOC"]]
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps({"id": i, "tags": tags}) + "\n" for i, tags in enumerate(predicted)))
+    result = run_cli("score", reference, predictions, "--task", "peoples-daily", "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    gold = [tags for _, tags in sentences]
+    assert scores["entity_f1"] == pytest.approx(100 * f1_score(gold, predicted), abs=1e-3)
+    assert scores["entity_f1"] != scores["micro_f1"]  # CLUE's get_entity_bio reads B-PER I-LOC I-PER as one name

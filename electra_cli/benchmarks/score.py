@@ -16,6 +16,7 @@ from pathlib import Path
 from electra_cli.benchmarks import ner
 from electra_cli.benchmarks.presets import ZH_TASKS, label_set
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.finetuning.entities import entity_spans
 from electra_cli.qa import metrics as qa_metrics
 
 QA_LANGUAGES = {"cmrc2018": "zh", "drcd": "zh", "squad-v1": "en", "squad-v2": "en"}
@@ -91,8 +92,9 @@ def score_classification(task: str, reference: Path, predictions: Path) -> dict:
     return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found)}
 
 
-def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict]:
-    """(spans, {type: set of strings}) of one NER prediction: CLUENER's label dict or predict's tags."""
+def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict, list]:
+    """(spans as CLUE's baseline reads them, {type: set of strings}, spans as seqeval reads them) of one NER
+    prediction: CLUENER's label dict (its spans, both ways) or predict's tags."""
     if isinstance(record, dict) and "label" in record:
         label = record["label"]
         if task == "cluener":
@@ -100,12 +102,12 @@ def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list,
             if unknown:
                 raise DataError(f"{where}: entity type {unknown[0]!r} is not one of CLUENER's ten")
         spans = ner.label_dict_spans(label, "", where)
-        return spans, {kind: set(surfaces) for kind, surfaces in label.items() if surfaces}
+        return spans, {kind: set(surfaces) for kind, surfaces in label.items() if surfaces}, spans
     tags = _field(record, "tags", where)
     if not isinstance(tags, list):
         raise DataError(f"{where}: 'tags' must be a list")
     spans = ner.tags_to_spans(tags)
-    return spans, ner.strings_by_type(text, spans)
+    return spans, ner.strings_by_type(text, spans), entity_spans(tags)
 
 
 def score_ner(task: str, reference: Path, predictions: Path) -> dict:
@@ -114,23 +116,26 @@ def score_ner(task: str, reference: Path, predictions: Path) -> dict:
     if any(row["tags"] is None for row in rows.values()):
         raise DataError(f"{reference}: has no labels (CLUENER's test labels are hidden: score dev.json)")
     found = _match(read_predictions(predictions), rows, Path(reference))
-    texts, gold_spans, gold_strings, pred_spans, pred_strings = [], [], [], [], []
+    texts, gold_spans, gold_strings, pred_spans, pred_strings, gold_strict, pred_strict = [], [], [], [], [], [], []
     for key, row in rows.items():
         spans = ner.tags_to_spans(row["tags"])
         texts.append(row["text"])
         gold_spans.append(spans)
         gold_strings.append(ner.strings_by_type(row["text"], spans))
+        gold_strict.append(entity_spans(row["tags"]))
         if key in found:
             where, record = found[key]
-            spans, strings = _predicted_entities(task, record, row["text"], where)
+            spans, strings, strict = _predicted_entities(task, record, row["text"], where)
         else:
-            spans, strings = [], {}
+            spans, strings, strict = [], {}, []
         pred_spans.append(spans)
         pred_strings.append(strings)
+        pred_strict.append(strict)
     types = ner.CLUENER_TYPES if task == "cluener" else sorted({k for s in gold_spans for k, _, _ in s})
     macro = ner.cluener_macro_f1(gold_strings, pred_strings, types)
     micro = ner.span_micro_f1(gold_spans, pred_spans)
-    return {"macro_f1": _pct(macro["macro_f1"]), "micro_f1": _pct(micro["micro_f1"]),
+    strict = ner.span_micro_f1(gold_strict, pred_strict)  # seqeval's entity F1: the runs' headline
+    return {"entity_f1": _pct(strict["micro_f1"]), "macro_f1": _pct(macro["macro_f1"]), "micro_f1": _pct(micro["micro_f1"]),
             "per_type_f1": {k: _pct(v["f1"]) for k, v in macro["per_type"].items()},
             "total": len(rows), "missing": len(rows) - len(found)}
 

@@ -40,6 +40,7 @@ from electra_cli.qa.data import QAExample, build_features
 from electra_cli.qa.decode import apply_threshold, decode
 from electra_cli.qa.train import QA_CONFIG_FILE, window_logits
 from electra_cli.text.tables import read_records, require_field
+from electra_cli.vocab.published import read_json
 
 MODEL_CLASSES = {"sequence": "AutoModelForSequenceClassification", "token": "AutoModelForTokenClassification",
                  "qa": "AutoModelForQuestionAnswering"}
@@ -137,16 +138,7 @@ def sequence_length(model_dir: Path, config, tokenizer, requested: int = 0) -> i
 
 def folder_settings(model_dir: Path) -> dict:
     """finetune_config.json of a classification/tagging folder (task type, max_seq_len, characters); {} if none."""
-    path = Path(model_dir) / FOLDER_CONFIG_FILE
-    if not path.is_file():
-        return {}
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise DataError(f"{path}: invalid JSON ({err})") from None
-    if not isinstance(settings, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return settings
+    return read_json(Path(model_dir) / FOLDER_CONFIG_FILE)
 
 
 def checked_length(requested: int, config) -> int:
