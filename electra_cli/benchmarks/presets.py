@@ -146,15 +146,21 @@ def read_csl(path: Path, split: str) -> Iterator[tuple[str, Row]]:
 
 
 def wsc_markup(text: str, query: str, query_at: int, pronoun: str, pronoun_at: int, location: str) -> str:
-    """CLUE's WscProcessor markup: the candidate wrapped in `_`, the pronoun in `[` `]`, in the text itself."""
+    """CLUE's WscProcessor markup: the candidate wrapped in `_`, the pronoun in `[` `]`, in the text itself.
+
+    As CLUE inserts them: the span that starts first is marked first (the pronoun when both start at the same
+    place), then the other's two marks go in at its original offsets moved by the two marks already there. So a
+    pronoun right before the candidate closes before the candidate opens (`[他]_小明_`), and overlapping spans
+    give what CLUE gives."""
     if text[query_at : query_at + len(query)] != query or text[pronoun_at : pronoun_at + len(pronoun)] != pronoun:
         raise DataError(f"{location}: span1_text/span2_text do not match the text at span1_index/span2_index")
-    marks = [(query_at, "_"), (query_at + len(query), "_"), (pronoun_at, "["), (pronoun_at + len(pronoun), "]")]
-    out, last = [], 0
-    for at, mark in sorted(marks, key=lambda m: m[0]):  # closing marks sort before an opening one at the same place
-        out += [text[last:at], mark]
-        last = at
-    return "".join(out + [text[last:]])
+    query_marks, pronoun_marks = (query_at, len(query), "_", "_"), (pronoun_at, len(pronoun), "[", "]")
+    first, second = (query_marks, pronoun_marks) if pronoun_at > query_at else (pronoun_marks, query_marks)
+    chars = list(text)
+    for (at, length, opening, closing), shift in ((first, 0), (second, 2)):
+        chars.insert(at + shift, opening)
+        chars.insert(at + shift + length + 1, closing)
+    return "".join(chars)
 
 
 def read_wsc(path: Path, split: str) -> Iterator[tuple[str, Row]]:
