@@ -17,6 +17,7 @@ in a scratch folder, so classification and tagging run as any other file would.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -187,22 +188,28 @@ def read_cluener(path: Path, split: str) -> Iterator[tuple[str, Row]]:
         yield location, {"id": record.get("id", index), "text": text, "tokens": list(text), "tags": tags}
 
 
+CHAR_TAG_LINE = re.compile(r"^([^ \t]+| )[ \t]+(\S+)[ \t]*$")  # the character may itself be a (full-width) space
+
+
 def read_char_tags(path: Path, split: str) -> Iterator[tuple[str, Row]]:
-    """MSRA / People's Daily: one `char TAG` per line, a blank line between sentences."""
+    """MSRA / People's Daily: one `char TAG` (or `char<TAB>TAG`) per line, a blank line between sentences. The
+    separator is the last run of ASCII blanks, so a line whose character is a full-width space U+3000 (People's
+    Daily and MSRA have them) keeps that character instead of reading as a line without one."""
     chars, tags, index, start = [], [], 0, None
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
+            line = line.rstrip("\r\n")
+            if not line.strip(" \t"):
                 if chars:
                     yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
                     chars, tags, index = [], [], index + 1
                 continue
-            if len(parts) != 2:
+            match = CHAR_TAG_LINE.match(line)
+            if match is None:
                 raise DataError(f"{path}:{lineno}: expected 'character TAG'")
             start = start if chars else lineno
-            chars.append(parts[0])
-            tags.append(parts[1])
+            chars.append(match.group(1))
+            tags.append(match.group(2))
     if chars:
         yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
 
@@ -239,8 +246,9 @@ ZH_TASKS: dict[str, ZhTask] = {
                       {"train": ("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "multinli.train.zh.tsv"),
                        "dev": ("XNLI-1.0/xnli.dev.tsv", "xnli.dev.tsv"), "test": ("XNLI-1.0/xnli.test.tsv", "xnli.test.tsv")},
                       read_xnli, NLI_LABELS, pair=True),
-    "drcd": ZhTask("question-answering", ("DRCD", "drcd", ""),
-                   {"train": ("DRCD_training.json",), "dev": ("DRCD_dev.json",), "test": ("DRCD_test.json",)}),
+    "drcd": ZhTask("question-answering", ("DRCD", "drcd_public", "drcd", ""),  # CLUE's copy: train.json, dev.json
+                   {"train": ("DRCD_training.json", "train.json"), "dev": ("DRCD_dev.json", "dev.json"),
+                    "test": ("DRCD_test.json",)}),
     # CLUE 1.0 classification (CLUEbenchmark/CLUE); test labels hidden: submission files
     "afqmc": ZhTask("classification", ("afqmc_public", "afqmc", ""), CLUE_JSON, clue_reader("sentence1", "sentence2"),
                     ("0", "1"), "afqmc_predict.json", pair=True),
@@ -269,11 +277,29 @@ ZH_TASKS: dict[str, ZhTask] = {
 }
 ZH_QA_TASKS = ("cmrc2018", "drcd")  # cmrc2018 is qa/'s preset; both score with CMRC's official algorithm
 
+# HFL's configure_finetuning.py (ymcui/Chinese-ELECTRA; google-research/electra's has the same values):
+# weight_decay_rate 0.01 for every task; 3 epochs, except tasks named "*qa*"/"*squad*" (cmrc2018, drcd): 512
+# tokens and 2 epochs. Tagging has no HFL setting of its own; it takes the same weight decay and epochs.
+HFL_SETTINGS = {"classification": {"weight_decay": 0.01, "epochs": 3.0},
+                "ner": {"weight_decay": 0.01, "epochs": 3.0},
+                "question-answering": {"weight_decay": 0.01, "epochs": 2.0, "max_seq_len": 512}}
+
+
+def preset_defaults(name: str) -> list[str]:
+    """HFL's settings for Chinese preset `name` as `key=value` overrides, to go under the user's own (flags and
+    --set win; a --recipe says its own settings and replaces these)."""
+    kind = "question-answering" if name in ZH_QA_TASKS else ZH_TASKS[name].kind
+    return [f"{key}={value}" for key, value in HFL_SETTINGS[kind].items()]
+
 
 def task_folder(name: str, data_dir: Path) -> Path:
+    """The folder under `data_dir` that holds preset `name`'s training file: one of its folder names, or two of
+    them nested, as CLUE's download script leaves cmnli_public.zip (whose files sit in a folder of their own)
+    in DATA/cmnli/cmnli_public/."""
     spec = ZH_TASKS[name]
-    for folder in spec.folders:
-        candidate = Path(data_dir) / folder
+    named = [f for f in spec.folders if f]
+    candidates = [Path(data_dir) / f for f in spec.folders] + [Path(data_dir) / a / b for a in named for b in named]
+    for candidate in candidates:
         if candidate.is_dir() and any((candidate / f).is_file() for f in spec.files["train"]):
             return candidate
     return Path(data_dir)
@@ -386,8 +412,9 @@ def model_hidden_size(model_dir: Path) -> int:
 
 def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epochs_set: bool) -> Prepared:
     """Read preset `name` from `data_dir`, write its splits as JSON lines into `workdir`, and set the task's
-    columns, metric and HFL's defaults on `cfg` (lr by model size where none was given: 3e-4 small, 1e-4 base,
-    5e-5 large; 3 epochs; layer decay by depth). Returns the files to train, validate and test on."""
+    columns, metric and HFL's lr on `cfg` (by model size where none was given: 3e-4 small, 1e-4 base, 5e-5
+    large); HFL's other settings come in under the user's through `preset_defaults`. Returns the files to train,
+    validate and test on."""
     spec = ZH_TASKS[name]
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
