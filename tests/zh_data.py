@@ -13,7 +13,8 @@ quirks, as read in the sources named beside it:
   `DATA/cmnli/cmnli_public/`.
 - HFL's classification files (ymcui/Chinese-ELECTRA finetune/classification/classification_tasks.py: a header
   line skipped; ChnSentiCorp `label, text_a`; LCQMC and BQ `text_a, text_b, label`); the ChnSentiCorp copies in
-  circulation (Baidu ERNIE / PaddleNLP) carry a `qid` column first in dev and test.
+  circulation (Baidu ERNIE / PaddleNLP / Senta) carry a `qid` column first in dev (`qid, label, text_a`) and test
+  (`qid, text_a`, no label), with traditional characters and full-width digits in the text.
 - XNLI: XNLI-MT-1.0's `multinli/multinli.train.zh.tsv` (premise, hypo, label with `contradictory`; the Chinese
   text word-segmented with spaces) and XNLI-1.0's `xnli.dev.tsv` / `xnli.test.tsv` (19 columns, all 15
   languages).
@@ -43,7 +44,7 @@ def jsonl(path: Path, records: list[dict]) -> Path:
 
 
 POS = ["这家酒店的服务很好，房间也干净。", "味道不错，下次还会再来。", "性价比很高，推荐大家购买。",
-       "环境优雅，\"早餐\"丰富，值得入住。"]
+       "環境優雅，\"早餐\"丰富，２００１年来福州就住在这里。"]
 NEG = ["房间太小了，隔音也很差。", "服务态度恶劣，再也不来了。", "质量很差，用了两天就坏了。",
        "前台态度冷淡，设施陈旧。"]
 PAIRS = [("花呗怎么还款", "花呗如何还钱", "1"), ("借呗额度怎么提升", "今天天气怎么样", "0"),
@@ -53,12 +54,13 @@ NLI = [("他在北京工作。", "他有一份工作。", "entailment"), ("她�
 
 
 def chnsenticorp(root: Path) -> Path:
-    """HFL/ERNIE's `chnsenticorp/` with a `label, text_a` header; dev and test with a leading `qid`."""
+    """Baidu's `chnsenticorp/` (ERNIE, PaddleNLP): train `label, text_a`; dev `qid, label, text_a`; test
+    `qid, text_a`, unlabelled. (HFL's copy has `label, text_a` in all three: tests/test_zh_presets.py.)"""
     folder = root / "chnsenticorp"
     rows = [("1", t) for t in POS] + [("0", t) for t in NEG]
     lines(folder / "train.tsv", ["label\ttext_a"] + [f"{y}\t{t}" for y, t in rows])
-    for split in ("dev", "test"):
-        lines(folder / f"{split}.tsv", ["qid\tlabel\ttext_a"] + [f"{i}\t{y}\t{t}" for i, (y, t) in enumerate(rows)])
+    lines(folder / "dev.tsv", ["qid\tlabel\ttext_a"] + [f"{i}\t{y}\t{t}" for i, (y, t) in enumerate(rows)])
+    lines(folder / "test.tsv", ["qid\ttext_a"] + [f"{i}\t{t}" for i, (_, t) in enumerate(rows)])
     return folder
 
 

@@ -50,16 +50,19 @@ def _columns(location: str, fields: list[str], count: int) -> list[str]:
 
 
 def read_chnsenticorp(path: Path, split: str) -> Iterator[tuple[str, Row]]:
-    """`label<TAB>text_a` with a header row (HFL reads column 1 as text, 0 as label, and skips line 1); a test
-    file may carry a leading `qid` column: the header names the columns."""
+    """`label<TAB>text_a` with a header row (HFL reads column 1 as text, 0 as label, and skips line 1). Baidu's
+    copies (ERNIE, PaddleNLP) put a `qid` column first in dev (`qid, label, text_a`) and leave the label out of
+    test (`qid, text_a`): the header names the columns, and a file without `label` is unlabelled, its ids the qids."""
     rows = _tsv_rows(path)
     header = next(rows, None)
     names = header[1] if header else []
-    label_at = names.index("label") if "label" in names else 0
     text_at = names.index("text_a") if "text_a" in names else 1
+    label_at = names.index("label") if "label" in names else (None if "text_a" in names else 0)
+    qid_at = names.index("qid") if "qid" in names else None
     for index, (location, fields) in enumerate(rows):
-        _columns(location, fields, max(label_at, text_at) + 1)
-        yield location, {"id": index, "text": fields[text_at], "text_pair": None, "label": fields[label_at]}
+        _columns(location, fields, max(label_at or 0, text_at, qid_at or 0) + 1)
+        yield location, {"id": fields[qid_at] if qid_at is not None else index, "text": fields[text_at],
+                         "text_pair": None, "label": fields[label_at] if label_at is not None else None}
 
 
 def read_pairs_tsv(path: Path, split: str) -> Iterator[tuple[str, Row]]:
