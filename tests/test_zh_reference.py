@@ -73,3 +73,18 @@ def test_score_skips_and_counts_predictions_for_rows_clue_drops(tmp_path):
     assert scores["skipped_dropped"] == 1
     result = run_cli("score", "--task", "cmnli", reference, predictions)
     assert result.exit_code == 0 and "1 prediction for rows labelled '-' skipped" in " ".join(result.output.split())
+
+
+def test_score_matches_predict_rows_of_a_tsv_with_a_header(tmp_path):
+    """LCQMC's dev.tsv has a header line (HFL's classification_tasks.py skips it): `predict` numbers the data rows
+    from 0, and `score` must give the reference's rows the same ids (the header is not row 0)."""
+    from tests import zh_data
+
+    folder = zh_data.pairs(tmp_path, "lcqmc")
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text("".join(json.dumps({"id": i, "label": y}) + "\n" for i, (_, _, y) in
+                                   enumerate(zh_data.PAIRS)), encoding="utf-8")
+    result = run_cli("score", "--task", "lcqmc", folder / "dev.tsv", predictions, "--json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output[result.output.index("{"):])
+    assert (scores["accuracy"], scores["total"], scores["missing"]) == (100.0, 4, 0)

@@ -67,12 +67,15 @@ def read_chnsenticorp(path: Path, split: str) -> Iterator[tuple[str, Row]]:
 
 def read_pairs_tsv(path: Path, split: str) -> Iterator[tuple[str, Row]]:
     """LCQMC and BQ Corpus: `text_a<TAB>text_b<TAB>label`; the first line is a header when its label column is
-    not a label (the files circulate with and without one)."""
-    for index, (location, fields) in enumerate(_tsv_rows(path)):
+    not a label (the files circulate with and without one). Ids count the data rows from 0, as `predict` numbers
+    the rows of the same file."""
+    index = 0
+    for lineno, (location, fields) in enumerate(_tsv_rows(path)):
         _columns(location, fields, 3)
-        if index == 0 and fields[2].strip() not in ("0", "1"):
+        if lineno == 0 and fields[2].strip() not in ("0", "1"):
             continue
         yield location, {"id": index, "text": fields[0], "text_pair": fields[1], "label": fields[2].strip()}
+        index += 1
 
 
 XNLI_LABELS = {"contradictory": "contradiction"}  # XNLI-MT's train files spell it so; XNLI-1.0 does not
