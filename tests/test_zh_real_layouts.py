@@ -60,6 +60,14 @@ def test_every_clue_preset_runs_on_the_folders_clues_download_script_makes(task,
     assert summary["task"] == task
 
 
+@pytest.mark.parametrize("task", list(zh_data.HFL_LAYOUT))
+def test_hfl_presets_run_on_the_folders_hfls_run_finetuning_reads(task, model, tmp_path):
+    root = tmp_path / "finetuning_data"
+    zh_data.HFL_LAYOUT[task](root)
+    summary, _ = finetune(model, task, root, tmp_path / "ft")
+    assert summary["task"] == task
+
+
 @pytest.mark.parametrize("task", QA)
 def test_chinese_qa_presets_take_hfls_length_and_epochs_unless_given(task, model, tmp_path):
     """HFL's configure_finetuning.py: a "qa" task runs at 512 tokens for 2 epochs (the tiny model has 128

@@ -291,3 +291,24 @@ CLUE_SCRIPT = {
     "drcd": lambda root: drcd(root, "drcd", ("train.json", "dev.json")),
     "cmrc2018": lambda root: cmrc2018(root / "cmrc", ("train.json", "dev.json", "trial.json")),
 }
+
+# HFL's run_finetuning.py layout (ymcui/Chinese-ELECTRA README): DATA/finetuning_data/<task name>/ with
+# train/dev/test.tsv (chnsenticorp, lcqmc, bqcorpus, xnli) or the SQuAD files renamed train.json, dev.json
+# (cmrc2018, drcd); HFL's xnli/dev.tsv and test.tsv keep XNLI-1.0's columns (it reads 6, 7 and 1).
+
+
+def xnli_hfl(root: Path) -> Path:
+    folder, source_root = root / "xnli", xnli(root.parent / "xnli-source")
+    for source, name in (("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "train.tsv"), ("XNLI-1.0/xnli.dev.tsv", "dev.tsv"),
+                         ("XNLI-1.0/xnli.test.tsv", "test.tsv")):
+        rows = (source_root / source).read_text(encoding="utf-8").splitlines()
+        lines(folder / name, [r for r in rows if not r.startswith("en\t")])  # HFL's hold the Chinese rows
+    return folder
+
+
+HFL_LAYOUT = {
+    "xnli-zh": xnli_hfl,
+    "bq": lambda root: pairs(root, "bqcorpus"),
+    "drcd": lambda root: drcd(root, "drcd", ("train.json", "dev.json")),
+    "cmrc2018": lambda root: cmrc2018(root / "cmrc2018", ("train.json", "dev.json")),
+}

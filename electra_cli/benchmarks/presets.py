@@ -248,9 +248,10 @@ ZH_TASKS: dict[str, ZhTask] = {
     "chnsenticorp": ZhTask("classification", ("chnsenticorp", "ChnSentiCorp", ""), TSV, read_chnsenticorp, ("0", "1")),
     "lcqmc": ZhTask("classification", ("lcqmc", "LCQMC", ""), TSV, read_pairs_tsv, ("0", "1"), pair=True),
     "bq": ZhTask("classification", ("bq_corpus", "bq", "BQ", "bqcorpus", ""), TSV, read_pairs_tsv, ("0", "1"), pair=True),
-    "xnli-zh": ZhTask("classification", ("", "XNLI"),
-                      {"train": ("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "multinli.train.zh.tsv"),
-                       "dev": ("XNLI-1.0/xnli.dev.tsv", "xnli.dev.tsv"), "test": ("XNLI-1.0/xnli.test.tsv", "xnli.test.tsv")},
+    "xnli-zh": ZhTask("classification", ("", "XNLI", "xnli"),  # xnli/: HFL's finetuning_data/xnli/*.tsv
+                      {"train": ("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "multinli.train.zh.tsv", "train.tsv"),
+                       "dev": ("XNLI-1.0/xnli.dev.tsv", "xnli.dev.tsv", "dev.tsv"),
+                       "test": ("XNLI-1.0/xnli.test.tsv", "xnli.test.tsv", "test.tsv")},
                       read_xnli, NLI_LABELS, pair=True),
     "drcd": ZhTask("question-answering", ("DRCD", "drcd_public", "drcd", ""),  # CLUE's copy: train.json, dev.json
                    {"train": ("DRCD_training.json", "train.json"), "dev": ("DRCD_dev.json", "dev.json"),

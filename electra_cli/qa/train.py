@@ -57,8 +57,9 @@ QA_TASKS = {
 }
 
 
-# CLUE's copies (cmrc2018_public.zip; `cmrc/` from CLUE's download script) name the files train.json and dev.json
-CLUE_COPIES = {"cmrc2018": ("", "cmrc2018_public", "cmrc")}
+# CLUE's copies (cmrc2018_public.zip; `cmrc/` from CLUE's download script) and HFL's fine-tuning layout
+# (finetuning_data/cmrc2018/) name the files train.json and dev.json
+CLUE_COPIES = {"cmrc2018": ("", "cmrc2018_public", "cmrc", "cmrc2018")}
 
 
 def qa_setup(task: str, data_dir: Path, cfg) -> tuple[Path, Path]:
