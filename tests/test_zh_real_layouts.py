@@ -52,20 +52,26 @@ def test_every_preset_runs_on_its_distributed_folder(task, model, tmp_path):
         assert summary["preset"]["counts"]["dropped"]["dev"] == 1
 
 
-@pytest.mark.parametrize("task", list(zh_data.CLUE_SCRIPT))
-def test_every_clue_preset_runs_on_the_folders_clues_download_script_makes(task, model, tmp_path):
-    root = tmp_path / "CLUEdatasets"
-    zh_data.CLUE_SCRIPT[task](root)
-    summary, _ = finetune(model, task, root, tmp_path / "ft")
-    assert summary["task"] == task
+def files_found(task, data_dir, model, workdir):
+    """The training and dev files the preset reads from `data_dir` (what `finetune --task` reads; no training)."""
+    from electra_cli.benchmarks.presets import split_file, zh_setup
+    from electra_cli.finetuning.config import FinetuneConfig
+    from electra_cli.qa.train import qa_setup
+
+    if task == "cmrc2018":
+        return qa_setup(task, data_dir, FinetuneConfig())
+    zh_setup(task, data_dir, FinetuneConfig(), model, workdir, epochs_set=False)  # reads and checks every split
+    return split_file(task, data_dir, "train"), split_file(task, data_dir, "dev")
 
 
-@pytest.mark.parametrize("task", list(zh_data.HFL_LAYOUT))
-def test_hfl_presets_run_on_the_folders_hfls_run_finetuning_reads(task, model, tmp_path):
-    root = tmp_path / "finetuning_data"
-    zh_data.HFL_LAYOUT[task](root)
-    summary, _ = finetune(model, task, root, tmp_path / "ft")
-    assert summary["task"] == task
+@pytest.mark.parametrize("layout,task", [("clue", t) for t in zh_data.CLUE_SCRIPT] + [("hfl", t) for t in zh_data.HFL_LAYOUT])
+def test_presets_find_the_folders_clues_download_script_and_hfls_run_finetuning_use(layout, task, model, tmp_path):
+    """CLUE's download_clue_data.py (DATA/<task>/, cmnli nested) and HFL's run_finetuning.py layout
+    (finetuning_data/<task>/): `--data-dir DATA` finds the task's files."""
+    root = tmp_path / "data"
+    folder = (zh_data.CLUE_SCRIPT if layout == "clue" else zh_data.HFL_LAYOUT)[task](root)
+    train, dev = files_found(task, root, model, tmp_path)
+    assert train.parent == dev.parent == folder and train.is_file()
 
 
 @pytest.mark.parametrize("task", QA)
