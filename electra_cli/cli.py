@@ -372,7 +372,7 @@ def finetune(
     train: Annotated[Optional[Path], typer.Option("--train", metavar="FILE", help="Training file: CSV, TSV, JSONL or Parquet (CoNLL for tokens).")] = None,
     validation: Annotated[Optional[Path], typer.Option("--validation", metavar="FILE", help="Validation file, same format.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", metavar="FILE", help="Optional labelled test file.")] = None,
-    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018; Chinese: chnsenticorp, lcqmc, bq, xnli-zh, drcd, afqmc, tnews, iflytek, ocnli, cmnli, csl, cluewsc2020, cluener, msra, peoples-daily.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018; Chinese: chnsenticorp, lcqmc, bq, xnli-zh, drcd, afqmc, tnews, iflytek, ocnli, cmnli, csl, cluewsc2020, cluener, msra, peoples-daily. The Chinese presets and cmrc2018 take HFL's configure_finetuning.py settings (weight decay 0.01, 3 epochs; QA 512 tokens, 2 epochs); GLUE and SQuAD keep the paper's weight decay 0 (the reference code's is 0.01).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...), or holding a QA task's files (train-v2.0.json, dev-v2.0.json, ...).")] = None,
     recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large; for QA electra-small-qa, -base-qa, -large-qa.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4; a comma list searches lr, layer_decay, weight_decay, epochs, warmup_ratio, batch_size (--set layer_decay=0.8,0.9); also select=best-epoch, eval_every=STEPS, class_weights=balanced.")] = None,
@@ -393,7 +393,7 @@ def finetune(
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
-    from electra_cli.benchmarks.presets import ZH_TASKS
+    from electra_cli.benchmarks.presets import ZH_QA_TASKS, ZH_TASKS, preset_defaults
     from electra_cli.benchmarks.run import run_zh_preset
     from electra_cli.finetuning.config import load_finetune_config
     from electra_cli.finetuning.train import GLUE_TASKS, glue_setup
@@ -411,9 +411,11 @@ def finetune(
         overrides.append("strict=true")
     if task and task not in QA_TASKS and task not in ZH_TASKS and task.removeprefix("glue-") not in GLUE_TASKS:
         raise UsageError(f"--task {task}: unknown; choose from {', '.join(['glue-' + t for t in GLUE_TASKS] + list(QA_TASKS) + list(ZH_TASKS))}")
-    qa_base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) or (
-        task in ZH_TASKS and ZH_TASKS[task].kind == "question-answering" and not recipe) else []
-    cfg = load_finetune_config(recipe, qa_base + overrides)
+    if task in (*ZH_TASKS, *ZH_QA_TASKS):  # HFL's settings, under the user's; a recipe says its own
+        base = [] if recipe else preset_defaults(task)
+    else:
+        base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) else []
+    cfg = load_finetune_config(recipe, base + overrides)
     header = True
     if task in ZH_TASKS:
         if data_dir is None:

@@ -57,16 +57,20 @@ def _field(record, name: str, where: str):
     return record[name]
 
 
-def _match(predictions, reference: dict, reference_path: Path) -> dict:
-    """id -> (location, record) for the predictions, each id known to the reference and given once."""
-    found = {}
+def _match(predictions, reference: dict, reference_path: Path, dropped: frozenset = frozenset()) -> tuple[dict, int]:
+    """(id -> (location, record) for the predictions, each id known to the reference and given once; the number of
+    predictions skipped because their id is a row the reference drops)."""
+    found, skipped = {}, 0
     for where, key, record in predictions:
+        if key in dropped:
+            skipped += 1
+            continue
         if key not in reference:
             raise DataError(f"{where}: id {key!r} is not in {reference_path}")
         if key in found:
             raise DataError(f"{where}: id {key!r} predicted twice (first at {found[key][0]})")
         found[key] = (where, record)
-    return found
+    return found, skipped
 
 
 def _pct(value: float) -> float:
@@ -75,21 +79,24 @@ def _pct(value: float) -> float:
 
 def score_classification(task: str, reference: Path, predictions: Path) -> dict:
     spec = ZH_TASKS[task]
-    gold = {}
+    gold, dropped = {}, set()
     for _, row in spec.reader(Path(reference), "dev"):
         if row["label"] is None:
             raise DataError(f"{reference}: has no labels (CLUE's test labels are hidden: score a dev file)")
-        if row["label"].strip() != "-":  # not scored, as CLUE's baseline drops them
+        if row["label"].strip() == "-":  # not scored, as CLUE's baseline drops them
+            dropped.add(str(row["id"]))
+        else:
             gold[str(row["id"])] = row["label"]
     labels = set(label_set(task, Path(reference).parent))
-    found = _match(read_predictions(predictions), gold, Path(reference))
+    found, skipped = _match(read_predictions(predictions), gold, Path(reference), frozenset(dropped))
     right = 0
     for key, (where, record) in found.items():
         label = str(_field(record, "label", where) if isinstance(record, dict) else record)
         if labels and label not in labels:
             raise DataError(f"{where}: label {label!r} is not one of {task}'s labels")
         right += label == gold[key]
-    return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found)}
+    return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found),
+            "skipped_dropped": skipped}
 
 
 def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict, list]:
@@ -115,7 +122,7 @@ def score_ner(task: str, reference: Path, predictions: Path) -> dict:
     rows = {str(row["id"]): row for _, row in spec.reader(Path(reference), "dev")}
     if any(row["tags"] is None for row in rows.values()):
         raise DataError(f"{reference}: has no labels (CLUENER's test labels are hidden: score dev.json)")
-    found = _match(read_predictions(predictions), rows, Path(reference))
+    found, _ = _match(read_predictions(predictions), rows, Path(reference))
     texts, gold_spans, gold_strings, pred_spans, pred_strings, gold_strict, pred_strict = [], [], [], [], [], [], []
     for key, row in rows.items():
         spans = ner.tags_to_spans(row["tags"])
@@ -160,7 +167,7 @@ def squad_golds(reference: Path) -> dict[str, list[str]]:
 
 def score_qa(task: str, reference: Path, predictions: Path) -> dict:
     golds = squad_golds(reference)
-    found = _match(read_predictions(predictions), golds, Path(reference))
+    found, _ = _match(read_predictions(predictions), golds, Path(reference))
     answers = {}
     for key, (where, record) in found.items():
         value = _field(record, "answer", where) if isinstance(record, dict) else record
@@ -189,6 +196,8 @@ def score_files(task: str, reference: Path, predictions: Path) -> dict:
 
 
 def format_scores(task: str, result: dict) -> str:
-    """One line: the metrics, then total and missing."""
+    """One line: the metrics, then total, missing and (CLUE's dropped rows) skipped."""
     head = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float))
-    return f"{task}: {head} ({result['total']} references, {result['missing']} without a prediction)"
+    skipped = result.get("skipped_dropped", 0)
+    tail = f"; {skipped} prediction{'s' if skipped != 1 else ''} for rows labelled '-' skipped" if skipped else ""
+    return f"{task}: {head} ({result['total']} references, {result['missing']} without a prediction{tail})"

@@ -57,10 +57,19 @@ QA_TASKS = {
 }
 
 
+# CLUE's copies (cmrc2018_public.zip; `cmrc/` from CLUE's download script) and HFL's fine-tuning layout
+# (finetuning_data/cmrc2018/) name the files train.json and dev.json
+CLUE_COPIES = {"cmrc2018": ("", "cmrc2018_public", "cmrc", "cmrc2018")}
+
+
 def qa_setup(task: str, data_dir: Path, cfg) -> tuple[Path, Path]:
     """Train/dev paths of a QA preset in `data_dir`; sets the task type and (unless set) the no-answer mode."""
     train_name, dev_name, null_answers = QA_TASKS[task]
     train, dev = Path(data_dir) / train_name, Path(data_dir) / dev_name
+    copies = [Path(data_dir) / folder for folder in CLUE_COPIES.get(task, ())]
+    copy = next((f for f in copies if (f / "train.json").is_file() and (f / "dev.json").is_file()), None)
+    if not train.is_file() and copy is not None:
+        train, dev = copy / "train.json", copy / "dev.json"
     for path in (train, dev):
         if not path.is_file():
             raise UsageError(f"{path}: not found (--task {task} reads {train_name} and {dev_name} from --data-dir)")
