@@ -393,12 +393,12 @@ def finetune(
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
-    from electra_cli.benchmarks.presets import ZH_TASKS
-    from electra_cli.benchmarks.run import run_zh_preset
+    from electra_cli.tasks.presets import ZH_TASKS
+    from electra_cli.tasks.run import run_zh_preset
     from electra_cli.finetuning.config import load_finetune_config
     from electra_cli.finetuning.train import GLUE_TASKS, glue_setup
     from electra_cli.qa.train import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
-    from electra_cli.tasks import finetune as run_finetune
+    from electra_cli.tasks.dispatch import finetune as run_finetune
 
     flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
              "label_field": label_field, "max_seq_len": max_seq_len}
@@ -478,7 +478,7 @@ def score(
     """
     import json as jsonlib
 
-    from electra_cli.benchmarks.score import format_scores, score_files
+    from electra_cli.tasks.score import format_scores, score_files
 
     result = score_files(task, reference, predictions)
     print(jsonlib.dumps(result, ensure_ascii=False) if json_ else format_scores(task, result))

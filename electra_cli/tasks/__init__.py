@@ -1,2 +1,2 @@
-"""Benchmark presets read from the datasets' own files (the Chinese benchmarks: HFL's tasks, CLUE, Chinese NER),
-their official metrics, `electra-cli score`, and the benchmarks' submission files."""
+"""Tasks: the registry of every benchmark preset (GLUE, SQuAD, CMRC 2018, the Chinese benchmarks), their readers and
+official metrics, finetune's dispatcher, `electra-cli score` and `electra-cli evaluate`."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
+from electra_cli.tasks import ner
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.finetuning.search import default_lr
 

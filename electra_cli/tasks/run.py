@@ -10,8 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import (
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import (
     ZH_TASKS,
     Prepared,
     label_descriptions,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import ZH_TASKS, label_set
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import ZH_TASKS, label_set
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.qa import metrics as qa_metrics
 
