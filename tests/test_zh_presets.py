@@ -165,9 +165,9 @@ WRITERS = {
     "msra": write_msra,
     "peoples-daily": write_peoples_daily,
 }
-SUBMISSIONS = {"afqmc": "afqmc_predict.json", "tnews": "tnews10_predict.json", "iflytek": "iflytek_predict.json",
+SUBMISSIONS = {"afqmc": "afqmc_predict.json", "tnews": "tnews11_predict.json", "iflytek": "iflytek_predict.json",
                "ocnli": "ocnli_50k_predict.json", "cmnli": "cmnli_predict.json", "csl": "csl_predict.json",
-               "cluewsc2020": "cluewsc10_predict.json", "cluener": "cluener_predict.json"}
+               "cluewsc2020": "cluewsc11_predict.json", "cluener": "cluener_predict.json"}
 
 
 @pytest.mark.parametrize("task", list(WRITERS))
