@@ -200,3 +200,19 @@ def test_every_suite_task_is_a_preset_and_every_preset_is_scored():
     assert len(SUITES["glue"]) == 8 and SUITES["chinese-ner"] == ("cluener", "msra", "peoples-daily")
     result = run_cli("finetune", "--model", "x", "--out", "y", "--task", "glue-wnli", "--data-dir", ".")
     assert result.exit_code == 2 and "glue-cola" in result.output and "peoples-daily" in result.output
+
+
+@pytest.mark.parametrize("version, name, ids", [("1.1", "tnews11_predict.json", [0, 1, 2]),
+                                                ("1.0", "tnews10_predict.json", [100 + i for i in range(6)])])
+def test_clue_submission_names_follow_the_version(model, tmp_path, version, name, ids):
+    """tnews_public/ with both test sets: each version predicts its own test file into its own name, and says so."""
+    write_tnews_both_versions(tmp_path / "data")
+    out = tmp_path / "ft"
+    result = run_cli("finetune", "--model", model, "--task", "tnews", "--data-dir", tmp_path / "data", "--out", out,
+                     "--clue-version", version, "--seeds", "1", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in (out / name).read_text(encoding="utf-8").splitlines()] == ids
+    assert len(list(out.glob("*_predict.json"))) == 1
+    test_file = "test.json" if version == "1.1" else "test1.0.json"
+    last = result.output.strip().splitlines()[-1]
+    assert f"CLUE {version}'s submission file" in last and name in last and test_file in last
