@@ -106,7 +106,7 @@ def zip_names(path: Path) -> list[str]:
 
 def closing_line(out: Path, result: dict) -> str:
     average = result["average"]
-    head = f"{average['metric']} average {average['value']:.2f}" if average else "no task finished"
+    head = f"average {average['value']:.2f} ({average['metric']})" if average else "no task finished"
     return (f"wrote {Path(out) / REPORT_MD}: {len(result['tasks'])} task(s), {head}; "
             f"{len(result['missing'])} missing, {len(result['failed'])} failed")
 
