@@ -59,7 +59,7 @@ def main() -> None:
     from electra_cli.pretraining.recipe import load_pretrain_config
     from electra_cli.pretraining.train import pretrain
     from electra_cli.shards.write import ShardSettings, shard_corpus
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
     from electra_cli.text.corpus import CorpusOptions
     from electra_cli.vocab.train import VocabSettings, build_vocab
 

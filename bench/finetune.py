@@ -140,7 +140,7 @@ def run(out: Path, pretrain_steps: int, seeds: str, only: list[str] | None) -> N
     """Phase 1: every (task, model) with `finetune`'s default (no lr: the built-in search); phase 2: the same with
     lr 3e-3 alone, which with phase 1's two rates makes the wider search."""
     from electra_cli.finetuning.config import load_finetune_config
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
 
     prepared = prepare(out, pretrain_steps)
     results_file = out / "results.jsonl"

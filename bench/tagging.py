@@ -240,7 +240,7 @@ def run_plain(task: str, model_dir: Path, files, seed: int = SEED) -> dict:
 
 def run_ours(task: str, model_dir: Path, files, settings: dict, out: Path, seed: int = SEED) -> dict:
     from electra_cli.finetuning.config import FinetuneConfig
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
 
     task_type = {"tagging": "token-classification", "classification": "classification", "qa": "question-answering"}[task]
     cfg = FinetuneConfig(task_type=task_type, lr=LR, epochs=EPOCHS[task], batch_size=BATCH, seeds=[seed],

@@ -17,7 +17,7 @@ _PUBLIC = {
     "build_vocab": "electra_cli.vocab.train",
     "shard_corpus": "electra_cli.shards.write",
     "pretrain": "electra_cli.pretraining.train",
-    "finetune": "electra_cli.tasks",  # classification, regression, tagging or question answering
+    "finetune": "electra_cli.tasks.dispatch",  # classification, regression, tagging or question answering
     "predict": "electra_cli.serving.predict",
     "CorpusOptions": "electra_cli.text.corpus",
     "VocabSettings": "electra_cli.vocab.train",

@@ -99,6 +99,8 @@ MaxBytes = Annotated[
                  help="Read only this many bytes of text (a prefix of a huge corpus)."),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output folder.")]
+ClueVersion = Annotated[str, typer.Option("--clue-version", metavar="V", help="CLUE's test sets: 1.1 (test.json, "
+                        "tnews11_predict.json, cluewsc11_predict.json) or 1.0 (test1.0.json, tnews10_/cluewsc10_predict.json).")]
 ReportTo = Annotated[
     Optional[list[str]],
     typer.Option("--report-to", metavar="NAME[,NAME]", show_default="none",
@@ -380,11 +382,12 @@ def finetune(
     text_field: Annotated[Optional[str], typer.Option("--text-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the text.")] = None,
     text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the second text, for pairs.")] = None,
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
-    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N,N,...", show_default=FROM_RECIPE, help="Seeds, e.g. 1,2,3: one run each, median reported.")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N|N,N,...", show_default=FROM_RECIPE, help="3: three seeds (1, 2, 3); a comma list: those seeds (7, for seed 7 alone). One run each, median reported.")] = None,
     epochs: Annotated[Optional[str], typer.Option("--epochs", metavar="N[,N...]", show_default=FROM_RECIPE, help="Training epochs; a comma list is a search (the GLUE presets: 10 for RTE and STS-B).")] = None,
     lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256); QA: the paper's rate", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
     batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N[,N...]", show_default=FROM_RECIPE, help="Batch size; a comma list is a search.")] = None,
     max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default=FROM_RECIPE, help="Truncate inputs to this many tokens.")] = None,
+    clue_version: ClueVersion = "1.1",
     report_to: ReportTo = None,
     strict: Annotated[bool, typer.Option("--strict", help="Question answering: stop at a bad answer_start (exit 3) instead of skipping the question.")] = False,
     overwrite: Overwrite = False,
@@ -393,12 +396,9 @@ def finetune(
 
     Example: electra-cli finetune --model runs/small/final/discriminator --train train.csv --validation dev.csv --out ft/ --lr 1e-4,3e-4,1e-3 --seeds 1,2,3
     """
-    from electra_cli.benchmarks.presets import ZH_QA_TASKS, ZH_TASKS, preset_defaults
-    from electra_cli.benchmarks.run import run_zh_preset
-    from electra_cli.finetuning.config import load_finetune_config
-    from electra_cli.finetuning.train import GLUE_TASKS, glue_setup
-    from electra_cli.qa.train import QA_DEFAULTS, QA_TASKS, qa_defaults_apply, qa_setup
-    from electra_cli.tasks import finetune as run_finetune
+    from electra_cli.finetuning.config import parse_seeds
+    from electra_cli.tasks.dispatch import finetune as run_finetune
+    from electra_cli.tasks.registry import run_task, task_config
 
     flags = {"task_type": task_type, "text_field": text_field, "text_pair_field": text_pair_field,
              "label_field": label_field, "max_seq_len": max_seq_len}
@@ -406,35 +406,53 @@ def finetune(
     searches = {"epochs": epochs, "lr": lr, "batch_size": batch_size}  # "1e-4,3e-4": a search, as with --set
     overrides += [f"{k}={v}" for k, v in searches.items() if v is not None] + list(set_ or [])
     if seeds:
-        overrides.append(f"seeds=[{seeds}]")
+        overrides.append(f"seeds={parse_seeds(seeds)}")
     if strict:
         overrides.append("strict=true")
-    if task and task not in QA_TASKS and task not in ZH_TASKS and task.removeprefix("glue-") not in GLUE_TASKS:
-        raise UsageError(f"--task {task}: unknown; choose from {', '.join(['glue-' + t for t in GLUE_TASKS] + list(QA_TASKS) + list(ZH_TASKS))}")
-    if task in (*ZH_TASKS, *ZH_QA_TASKS):  # HFL's settings, under the user's; a recipe says its own
-        base = [] if recipe else preset_defaults(task)
-    else:
-        base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(task, task_type, train, recipe) else []
-    cfg = load_finetune_config(recipe, base + overrides)
-    header = True
-    if task in ZH_TASKS:
-        if data_dir is None:
-            raise UsageError(f"--task {task} needs --data-dir (the folder with its files as distributed)")
-        run_zh_preset(task, data_dir, cfg, model, out, run_finetune, epochs_set=epochs is not None,
-                      overwrite=overwrite, report_to=report_to)
+    cfg = task_config(task, recipe, overrides, task_type, train)
+    if task:
+        run_task(task, data_dir, cfg, model, out, epochs_set=epochs is not None, clue_version=clue_version,
+                 overwrite=overwrite, report_to=report_to)
         return
-    if task in QA_TASKS:
-        if data_dir is None:
-            raise UsageError(f"--task {task} needs --data-dir (the folder with its JSON files)")
-        train, validation = qa_setup(task, data_dir, cfg)
-    elif task:
-        if data_dir is None:
-            raise UsageError("--task needs --data-dir (a folder in GLUE's layout)")
-        train, validation, header = glue_setup(task, data_dir, cfg, epochs_set=epochs is not None)
-    elif train is None or validation is None:
-        raise UsageError("give --train and --validation files, or --task glue-<name> with --data-dir")
-    run_finetune(cfg, model, train, validation, out, test_file=test, header=header, overwrite=overwrite,
-                 task_name=task or "", report_to=report_to)
+    if train is None or validation is None:
+        raise UsageError("give --train and --validation files, or --task NAME with --data-dir")
+    run_finetune(cfg, model, train, validation, out, test_file=test, overwrite=overwrite, report_to=report_to)
+
+
+@app.command(cls=Command)
+@handle_errors
+def evaluate(
+    model: Annotated[Optional[Path], typer.Option("--model", metavar="DIR", help="The model to evaluate: a pretrained folder or any HF ELECTRA/BERT folder.")] = None,
+    suite: Annotated[Optional[str], typer.Option("--suite", metavar="NAME", help="clue, hfl, chinese-ner or glue.")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", metavar="A,B,...", help="Any presets instead of a suite, e.g. tnews,msra,glue-rte.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="The folder holding the tasks' folders as distributed (tnews_public/, CoLA/, ...).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Report folder: report.json, report.md, one folder per task; rerun to resume.")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", metavar="N|N,N,...", help="3: three seeds (1, 2, 3); a comma list: those seeds (7, for seed 7 alone).")] = "3",
+    clue_version: ClueVersion = "1.1",
+    lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR", show_default="the paper's rate by model size", help="Peak learning rate for every task.")] = None,
+    epochs: Annotated[Optional[str], typer.Option("--epochs", metavar="N", show_default="each preset's", help="Training epochs for every task.")] = None,
+    batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N", show_default="each preset's", help="Batch size for every task.")] = None,
+    max_seq_len: Annotated[Optional[int], typer.Option("--max-seq-len", metavar="N", show_default="each preset's", help="Truncate inputs to this many tokens, every task.")] = None,
+    compare: Annotated[Optional[tuple[Path, Path]], typer.Option("--compare", metavar="OUT_A OUT_B", help="Print two reports side by side instead (means, difference, beyond the seeds' spread or not).")] = None,
+) -> None:
+    """Fine-tune a model on a whole benchmark suite, several seeds per task, and write the report (resumable).
+
+    Example: electra-cli evaluate --model chinese-electra-180g-small-discriminator --suite clue --data-dir clue/ --out eval/small --seeds 3
+    """
+    if compare:
+        from electra_cli.tasks.report import compare as compare_reports
+
+        print(compare_reports(*compare))
+        return
+    from electra_cli.finetuning.config import parse_seeds
+    from electra_cli.tasks.evaluate import evaluate as run_evaluate
+
+    for name, value in (("--model", model), ("--data-dir", data_dir), ("--out", out)):
+        if value is None:
+            raise UsageError(f"evaluate needs {name} (or --compare OUT_A OUT_B)")
+    flags = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "max_seq_len": max_seq_len}
+    run_evaluate(model, data_dir, out, suite, tasks.split(",") if tasks else None, parse_seeds(seeds), flags,
+                 clue_version)
 
 
 @app.command(cls=Command)
@@ -471,7 +489,7 @@ def predict(
 def score(
     reference: Annotated[Path, typer.Argument(metavar="REFERENCE", help="The labelled file as distributed (a dev file; SQuAD-layout JSON for QA).")],
     predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help="The official format (a JSON object of question id to answer; CLUE's JSON lines) or predict's JSONL.")],
-    task: Annotated[str, typer.Option("--task", metavar="NAME", help="A Chinese preset (chnsenticorp, ..., cluener, msra, peoples-daily), cmrc2018, drcd, squad-v1 or squad-v2.")],
+    task: Annotated[str, typer.Option("--task", metavar="NAME", help="Any preset: glue-cola, ..., glue-rte (predict's JSONL, ids = dev rows from 0), a Chinese preset (chnsenticorp, ..., cluener, msra, peoples-daily), cmrc2018, drcd, squad-v1 or squad-v2.")],
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object, the metric names as keys.")] = False,
 ) -> None:
     """Score predictions made anywhere with a benchmark's official metric (percentages); missing ones count as wrong.
@@ -480,7 +498,7 @@ def score(
     """
     import json as jsonlib
 
-    from electra_cli.benchmarks.score import format_scores, score_files
+    from electra_cli.tasks.score import format_scores, score_files
 
     result = score_files(task, reference, predictions)
     print(jsonlib.dumps(result, ensure_ascii=False) if json_ else format_scores(task, result))

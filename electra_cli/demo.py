@@ -213,7 +213,7 @@ def run_demo(out: Path, minutes: float = 8.0, corpus_bytes: int = 6_000_000, rec
     from electra_cli.pretraining.train import pretrain
     from electra_cli.serving.predict import predict
     from electra_cli.shards.write import ShardSettings, shard_corpus
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
     from electra_cli.text.corpus import CorpusOptions
     from electra_cli.vocab.train import VocabSettings, build_vocab
     from electra_cli.watching.card import add_finetune_results

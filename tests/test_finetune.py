@@ -327,7 +327,8 @@ def test_double_unordered_trains_both_orders_and_leaves_validation_alone(tiny_pr
     from transformers import AutoTokenizer
 
     from electra_cli.finetuning.config import FinetuneConfig
-    from electra_cli.finetuning.train import glue_setup, load_examples
+    from electra_cli.finetuning.train import load_examples
+    from electra_cli.tasks.glue import glue_setup
 
     rng = __import__("random").Random(5)
     path = tmp_path / "pairs.csv"

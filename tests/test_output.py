@@ -49,7 +49,7 @@ def test_fine_tuning_shows_no_load_report(tiny_pretrained, tmp_path, capfd, monk
     assert "wrote " + str(tmp_path / "a") in result.output.replace("\n", "")
 
     from electra_cli.finetuning.config import FinetuneConfig
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
 
     monkeypatch.setattr(hf_logging, "_tqdm_active", True)  # as in a fresh process: bars on, warnings shown
     verbosity = hf_logging.get_verbosity()

@@ -363,11 +363,13 @@ def test_squad_v1_and_cmrc2018_presets_with_their_file_names(english_model, chin
 def test_qa_defaults_without_a_recipe(english_model, tmp_path):
     """A QA run without a recipe gets 384 tokens and 2 epochs (the flags still win); a recipe keeps its own."""
     from electra_cli.qa.train import qa_defaults_apply
+    from electra_cli.tasks.registry import task_config
 
     train = english_v2(tmp_path / "train.json")
-    assert qa_defaults_apply(None, None, train, None) and qa_defaults_apply("squad-v2", None, None, None)
-    assert not qa_defaults_apply(None, None, train, "electra-small")
-    assert not qa_defaults_apply(None, "classification", train, None)
+    assert qa_defaults_apply(None, train, None) and qa_defaults_apply("question-answering", None, None)
+    assert not qa_defaults_apply(None, train, "electra-small")
+    assert not qa_defaults_apply("classification", train, None)
+    assert task_config("squad-v2", None, []).max_seq_len == 384 and task_config("glue-rte", None, []).max_seq_len != 384
     result = run_cli("finetune", "--model", english_model, "--train", train, "--validation", train, "--out",
                      tmp_path / "ft", "--set", "max_query_len=12", "--set", "epochs=0.5", "--batch-size", "4",
                      "--report-to", "tensorboard")

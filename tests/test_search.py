@@ -98,7 +98,7 @@ def test_best_epoch_keeps_the_best_state_and_last_keeps_the_last(tiny_pretrained
     """Validation labels swapped (animal <-> place): the more the model learns the task, the worse it scores, so the
     best validation point is an early one and the last is near 0; each `select` must keep its own state."""
     from electra_cli.finetuning.config import load_finetune_config
-    from electra_cli.tasks import finetune
+    from electra_cli.tasks.dispatch import finetune
 
     train, val, _ = family
     swapped = tmp_path / "swapped.jsonl"

@@ -11,8 +11,8 @@ import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import get_entities
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import read_char_tags, read_cluener
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import read_char_tags, read_cluener
 from tests.conftest import run_cli
 from tests.published import write_hfl_chinese_electra_small
 

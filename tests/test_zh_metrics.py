@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import wsc_markup
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import wsc_markup
 from electra_cli.qa import metrics as qa_metrics
 from tests.conftest import run_cli
 from tests.test_zh_presets import CLUENER, jsonl, write_afqmc

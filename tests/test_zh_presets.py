@@ -154,9 +154,9 @@ WRITERS = {
     "msra": write_msra,
     "peoples-daily": write_peoples_daily,
 }
-SUBMISSIONS = {"afqmc": "afqmc_predict.json", "tnews": "tnews10_predict.json", "iflytek": "iflytek_predict.json",
+SUBMISSIONS = {"afqmc": "afqmc_predict.json", "tnews": "tnews11_predict.json", "iflytek": "iflytek_predict.json",
                "ocnli": "ocnli_50k_predict.json", "cmnli": "cmnli_predict.json", "csl": "csl_predict.json",
-               "cluewsc2020": "cluewsc10_predict.json", "cluener": "cluener_predict.json"}
+               "cluewsc2020": "cluewsc11_predict.json", "cluener": "cluener_predict.json"}
 
 
 @pytest.mark.parametrize("task", list(WRITERS))
@@ -217,7 +217,7 @@ def test_drcd_preset_reads_traditional_chinese_squad_layout_and_scores_test(mode
 
 
 def test_preset_counts_dropped_rows_filters_xnli_and_carves_msra_dev(model, tmp_path):
-    from electra_cli.benchmarks.presets import carve_dev, read_split
+    from electra_cli.tasks.presets import carve_dev, read_split
     from electra_cli.finetuning.config import FinetuneConfig
 
     write_nli(tmp_path, "ocnli_public", "train.50k.json")
@@ -232,7 +232,7 @@ def test_preset_counts_dropped_rows_filters_xnli_and_carves_msra_dev(model, tmp_
     first, second = carve_dev(rows), carve_dev(list(reversed(rows)))
     assert {r["text"] for r in first[1]} == {r["text"] for r in second[1]} and 0 < len(first[1]) < 40
     cfg = FinetuneConfig()
-    from electra_cli.benchmarks.presets import zh_setup
+    from electra_cli.tasks.presets import zh_setup
 
     write_msra(tmp_path)
     prepared = zh_setup("msra", tmp_path, cfg, model, tmp_path, epochs_set=False)
@@ -265,7 +265,7 @@ def test_unknown_task_and_missing_files_are_usage_errors(model, tmp_path):
 
 @pytest.mark.parametrize("hidden,lr", [(256, 3e-4), (768, 1e-4), (1024, 5e-5)])
 def test_hfl_learning_rate_by_model_size_unless_given(hidden, lr, tmp_path):
-    from electra_cli.benchmarks.presets import zh_setup
+    from electra_cli.tasks.presets import zh_setup
     from electra_cli.finetuning.config import FinetuneConfig
 
     write_chnsenticorp(tmp_path)

@@ -54,9 +54,9 @@ def test_every_preset_runs_on_its_distributed_folder(task, model, tmp_path):
 
 def files_found(task, data_dir, model, workdir):
     """The training and dev files the preset reads from `data_dir` (what `finetune --task` reads; no training)."""
-    from electra_cli.benchmarks.presets import split_file, zh_setup
+    from electra_cli.tasks.presets import split_file, zh_setup
     from electra_cli.finetuning.config import FinetuneConfig
-    from electra_cli.qa.train import qa_setup
+    from electra_cli.tasks.squad import qa_setup
 
     if task == "cmrc2018":
         return qa_setup(task, data_dir, FinetuneConfig())
@@ -93,7 +93,7 @@ def test_chinese_qa_presets_take_hfls_length_and_epochs_unless_given(task, model
 def test_char_tag_files_keep_a_full_width_space_character(tmp_path):
     """People's Daily / MSRA lines whose character is U+3000 (`　 O`): the character stays in the sentence, its tag
     beside it, so the entities after it keep their offsets."""
-    from electra_cli.benchmarks.presets import read_char_tags
+    from electra_cli.tasks.presets import read_char_tags
 
     folder = zh_data.peoples_daily(tmp_path)
     rows = [row for _, row in read_char_tags(folder / "example.train", "train")]

@@ -34,14 +34,14 @@ WSC_CASES = [
 
 @pytest.mark.parametrize("args,expected", WSC_CASES)
 def test_wsc_markup_is_clue_wscprocessor_create_examples(args, expected):
-    from electra_cli.benchmarks.presets import wsc_markup
+    from electra_cli.tasks.presets import wsc_markup
 
     text, query, query_at, pronoun, pronoun_at = args
     assert wsc_markup(text, query, query_at, pronoun, pronoun_at, "x") == expected
 
 
 def test_wsc_rows_are_marked_as_clue_marks_them_through_the_reader(tmp_path):
-    from electra_cli.benchmarks.presets import read_wsc
+    from electra_cli.tasks.presets import read_wsc
 
     (text, query, query_at, pronoun, pronoun_at), expected = WSC_CASES[0]
     row = {"target": {"span2_index": pronoun_at, "span1_index": query_at, "span1_text": query, "span2_text": pronoun},

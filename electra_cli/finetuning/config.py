@@ -97,3 +97,20 @@ def load_finetune_config(recipe: str | None, overrides: list[str]) -> FinetuneCo
     """defaults < recipe < overrides; a comma list for a searchable field (`lr=1e-4,3e-4`) is a search."""
     path = configlib.find_recipe(recipe, "finetune") if recipe else None
     return configlib.load_config(FinetuneConfig, path, search.search_overrides(overrides, SEARCHABLE))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds`: one number is a count (3: seeds 1, 2, 3), a comma list the seeds themselves (`7,` is seed 7)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        numbers = [int(p) for p in parts if p]
+    except ValueError:
+        raise UsageError(f"--seeds {text}: give a count (3) or a comma list of seeds (1,2,3 or 7,)") from None
+    if not numbers or (len(parts) == 1 and numbers[0] < 1):
+        raise UsageError(f"--seeds {text}: give a count of at least 1, or a comma list of seeds")
+    return list(range(1, numbers[0] + 1)) if len(parts) == 1 else list(dict.fromkeys(numbers))
+
+
+def describe_seeds(seeds: list[int]) -> str:
+    """The log's words for the seeds: '3 seeds (1, 2, 3)', '1 seed (7)'."""
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"

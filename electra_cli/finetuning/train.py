@@ -1,4 +1,4 @@
-"""Fine-tuning and evaluation: sequence classification, regression and token classification, GLUE presets.
+"""Fine-tuning and evaluation: sequence classification, regression and token classification.
 
 ELECTRA's fine-tuning rules (Clark et al.): layer-wise learning-rate decay (0.8; 0.9 for large), lr by model
 size (3e-4 small, 1e-4 base, 5e-5 large), no weight decay, 3 epochs (10 for RTE and STS-B), 10% warmup,
@@ -30,7 +30,7 @@ from electra_cli.finetuning.entities import entity_records, entity_scores, is_en
 from electra_cli.finetuning.config import (
     SEARCHABLE,
     FinetuneConfig,
-    TaskType,
+    describe_seeds,
     field_values,
 )
 from electra_cli.finetuning.search import describe_search
@@ -46,58 +46,6 @@ from electra_cli.text.tables import read_records, require_field
 from electra_cli.watching.trackers import open_trackers, parse_report_to
 
 METRICS_FILE = "metrics.json"
-
-
-# GLUE's standard TSV layout: folder, dev file, text columns, label column, metric, epochs, header row, and
-# whether the two sentences' order carries no meaning (the reference then trains on both orders: double_unordered).
-@dataclass(frozen=True)
-class GlueTask:
-    folder: str
-    text: str
-    pair: str
-    label: str
-    metric: str
-    task_type: TaskType = "classification"
-    epochs: float = 3.0
-    dev: str = "dev.tsv"
-    header: bool = True
-    unordered: bool = False
-
-
-GLUE_TASKS = {
-    "cola": GlueTask("CoLA", "3", "", "1", "mcc", header=False),
-    "sst2": GlueTask("SST-2", "sentence", "", "label", "accuracy"),
-    "mrpc": GlueTask("MRPC", "#1 String", "#2 String", "Quality", "f1_accuracy", unordered=True),
-    "qqp": GlueTask("QQP", "question1", "question2", "is_duplicate", "f1_accuracy"),
-    "stsb": GlueTask("STS-B", "sentence1", "sentence2", "score", "pearson_spearman", "regression", epochs=10,
-                     unordered=True),
-    "mnli": GlueTask("MNLI", "sentence1", "sentence2", "gold_label", "accuracy", dev="dev_matched.tsv"),
-    "qnli": GlueTask("QNLI", "question", "sentence", "label", "accuracy"),
-    "rte": GlueTask("RTE", "sentence1", "sentence2", "label", "accuracy", epochs=10),
-}
-
-
-def glue_setup(task: str, data_dir: Path, cfg: FinetuneConfig, epochs_set: bool) -> tuple[Path, Path, bool]:
-    """Train/dev paths and whether they have a header row, for `glue-<task>` in a local GLUE folder; sets the
-    task's columns, metric and epochs on `cfg`."""
-    name = task.removeprefix("glue-")
-    if name not in GLUE_TASKS:
-        raise UsageError(f"--task {task}: unknown; choose from {', '.join('glue-' + t for t in GLUE_TASKS)}")
-    spec = GLUE_TASKS[name]
-    folder = Path(data_dir) / spec.folder
-    if not folder.is_dir():
-        folder = Path(data_dir)  # the task folder itself was given
-    train, dev = folder / "train.tsv", folder / spec.dev
-    for path in (train, dev):
-        if not path.is_file():
-            raise UsageError(f"{path}: not found (expected GLUE's {spec.folder}/ layout under --data-dir)")
-    cfg.task_type, cfg.text_field, cfg.text_pair_field, cfg.label_field = spec.task_type, spec.text, spec.pair, spec.label
-    cfg.metric = cfg.metric or spec.metric
-    if not epochs_set:
-        cfg.epochs = spec.epochs
-    if cfg.double_unordered is None:
-        cfg.double_unordered = spec.unordered
-    return train, dev, spec.header
 
 
 # ---- data ----------------------------------------------------------------------------------------------
@@ -359,7 +307,7 @@ def finetune(
     console.print(
         f"finetune: {len(train.labels):,} train / {len(validation.labels):,} validation examples, "
         f"{len(id2label) if id2label else 'regression'} labels, {describe_search(cfg, settings)}, "
-        f"seeds {cfg.seeds}; {used_columns(cfg)}" + (f"; labels {label_list(id2label)}" if id2label else ""),
+        f"{describe_seeds(cfg.seeds)}; {used_columns(cfg)}" + (f"; labels {label_list(id2label)}" if id2label else ""),
         soft_wrap=True, highlight=False,
     )
     started = time.time()

@@ -21,10 +21,9 @@ import torch
 
 from electra_cli.core.atomic import atomic_dir, check_output_dir
 from electra_cli.core.console import console, count_progress, log, quiet_transformers
-from electra_cli.core.errors import UsageError
 from electra_cli.core.precision import resolve_precision
 from electra_cli.finetuning import search
-from electra_cli.finetuning.config import SEARCHABLE
+from electra_cli.finetuning.config import SEARCHABLE, describe_seeds
 from electra_cli.finetuning.search import default_lr, describe_search
 from electra_cli.finetuning.steps import (
     full_precision,
@@ -49,46 +48,14 @@ QA_CONFIG_FILE = "qa_config.json"
 METRICS_FILE = "metrics.json"
 QA_DEFAULTS = {"max_seq_len": 384, "epochs": 2.0}  # over FinetuneConfig's when no recipe is given (the reference: 2 epochs)
 
-# --task presets: the folder's standard file names (train, dev) and whether questions may have no answer.
-QA_TASKS = {
-    "squad-v1": ("train-v1.1.json", "dev-v1.1.json", False),
-    "squad-v2": ("train-v2.0.json", "dev-v2.0.json", True),
-    "cmrc2018": ("cmrc2018_train.json", "cmrc2018_dev.json", False),
-}
-
-
-# CLUE's copies (cmrc2018_public.zip; `cmrc/` from CLUE's download script) and HFL's fine-tuning layout
-# (finetuning_data/cmrc2018/) name the files train.json and dev.json
-CLUE_COPIES = {"cmrc2018": ("", "cmrc2018_public", "cmrc", "cmrc2018")}
-
-
-def qa_setup(task: str, data_dir: Path, cfg) -> tuple[Path, Path]:
-    """Train/dev paths of a QA preset in `data_dir`; sets the task type and (unless set) the no-answer mode."""
-    train_name, dev_name, null_answers = QA_TASKS[task]
-    train, dev = Path(data_dir) / train_name, Path(data_dir) / dev_name
-    copies = [Path(data_dir) / folder for folder in CLUE_COPIES.get(task, ())]
-    copy = next((f for f in copies if (f / "train.json").is_file() and (f / "dev.json").is_file()), None)
-    if not train.is_file() and copy is not None:
-        train, dev = copy / "train.json", copy / "dev.json"
-    for path in (train, dev):
-        if not path.is_file():
-            raise UsageError(f"{path}: not found (--task {task} reads {train_name} and {dev_name} from --data-dir)")
-    cfg.task_type = "question-answering"
-    if cfg.null_answers is None:
-        cfg.null_answers = null_answers
-    if task == "cmrc2018" and cfg.language == "auto":
-        cfg.language = "zh"
-    return train, dev
-
-
-def qa_defaults_apply(task: str | None, task_type: str | None, train: Path | None, recipe: str | None) -> bool:
+def qa_defaults_apply(task_type: str | None, train: Path | None, recipe: str | None) -> bool:
     """Whether the CLI should put QA_DEFAULTS under the user's settings: a QA run without a recipe (a recipe
-    says its own max_seq_len and epochs)."""
+    says its own max_seq_len and epochs); a QA preset passes task_type "question-answering"."""
     if recipe:
         return False
-    if task in QA_TASKS or task_type == "question-answering":
+    if task_type == "question-answering":
         return True
-    return task_type is None and not task and looks_like_qa(train)
+    return task_type is None and looks_like_qa(train)
 
 
 @dataclass
@@ -127,7 +94,7 @@ def finetune_qa(cfg, model_dir: Path, train_file: Path, validation_file: Path, o
     console.print(
         f"finetune (question answering): {len(inputs.train.examples):,} train questions in "
         f"{len(inputs.train_features):,} windows, {len(inputs.validation.examples):,} validation questions; "
-        f"{answerable}, language {inputs.language}, {describe_search(cfg, settings)}, seeds {cfg.seeds}",
+        f"{answerable}, language {inputs.language}, {describe_search(cfg, settings)}, {describe_seeds(cfg.seeds)}",
         soft_wrap=True, highlight=False,
     )
     runs, medians, best = [], [], None

@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import ZH_TASKS, label_set
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import ZH_TASKS, label_set
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.finetuning.entities import entity_spans
+from electra_cli.finetuning import metrics as metriclib
 from electra_cli.qa import metrics as qa_metrics
+from electra_cli.tasks.glue import GLUE_TASKS, glue_gold, glue_task
 
 QA_LANGUAGES = {"cmrc2018": "zh", "drcd": "zh", "squad-v1": "en", "squad-v2": "en"}
-SCORE_TASKS = tuple(ZH_TASKS) + ("cmrc2018", "squad-v1", "squad-v2")
+SCORE_TASKS = tuple(f"glue-{name}" for name in GLUE_TASKS) + tuple(ZH_TASKS) + ("cmrc2018", "squad-v1", "squad-v2")
 
 
 def read_predictions(path: Path) -> list[tuple[str, str, dict | str]]:
@@ -181,6 +183,33 @@ def score_qa(task: str, reference: Path, predictions: Path) -> dict:
     return out | {"total": len(golds), "missing": len(golds) - len(found)}
 
 
+def score_glue(task: str, reference: Path, predictions: Path) -> dict:
+    """GLUE's metric of `task` (Matthews correlation, F1 and accuracy, Pearson and Spearman, accuracy) for
+    predictions keyed by the dev file's row index (`predict`'s numbering): `label`, or `score` for STS-B. A missing
+    classification counts as wrong (a label of its own); regression needs every row."""
+    spec = glue_task(task)
+    gold = glue_gold(task, reference)
+    found = _match(read_predictions(predictions), gold, Path(reference))
+    regression = spec.task_type == "regression"
+    if regression and len(found) < len(gold):
+        raise DataError(f"{predictions}: {len(gold) - len(found)} of {len(gold)} rows of {reference} have no score")
+    golds, predicted = [], []
+    for key, label in gold.items():
+        where, record = found.get(key, ("", None))
+        if regression:
+            golds.append(float(label))
+            predicted.append(float(_field(record, "score", where) if isinstance(record, dict) else record))
+        else:
+            value = (_field(record, "label", where) if isinstance(record, dict) else record) if record is not None else None
+            golds.append(label)
+            predicted.append("<missing>" if value is None else str(value).strip())
+    if spec.metric == "f1_accuracy":  # F1 of the positive class, "1" in MRPC and QQP
+        golds, predicted = [g == "1" for g in golds], [p == "1" for p in predicted]
+    result = metriclib.compute(spec.metric, golds, predicted)
+    return {name: _pct(value) for name, value in result.items()} | {"total": len(gold),
+                                                                    "missing": len(gold) - len(found)}
+
+
 def score_files(task: str, reference: Path, predictions: Path) -> dict:
     """The official metric of `task` for `predictions` against `reference`, as percentages, with `total` and
     `missing` (references without a prediction, counted as wrong)."""
@@ -190,6 +219,8 @@ def score_files(task: str, reference: Path, predictions: Path) -> dict:
         raise UsageError(f"{reference}: no such file")
     if task in QA_LANGUAGES:
         return score_qa(task, reference, predictions)
+    if task.startswith("glue-"):
+        return score_glue(task, reference, predictions)
     if ZH_TASKS[task].kind == "ner":
         return score_ner(task, reference, predictions)
     return score_classification(task, reference, predictions)

@@ -10,8 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
-from electra_cli.benchmarks.presets import (
+from electra_cli.tasks import ner
+from electra_cli.tasks.presets import (
     ZH_TASKS,
     Prepared,
     label_descriptions,
@@ -43,7 +43,7 @@ def write_submission(prepared: Prepared, out: Path, data_dir: Path) -> Path:
     texts = {}
     if spec.kind == "ner":
         texts = {r["id"]: r["text"] for r in map(json.loads, prepared.unlabelled.open(encoding="utf-8"))}
-    path = Path(out) / spec.submission
+    path = Path(out) / prepared.submission
     with atomic_file(path) as sink:
         for row in rows:
             if spec.kind == "ner":
@@ -87,19 +87,20 @@ def finish(prepared: Prepared, out: Path, data_dir: Path) -> list[Path]:
                     scores.pop("per_type")
                 official[split] = scores
         summary["official"] = official
-    if prepared.unlabelled is not None and spec.submission:
+    if prepared.unlabelled is not None and prepared.submission:
         written.append(write_submission(prepared, out, data_dir))
-        summary["submission"] = spec.submission
+        summary["submission"] = prepared.submission
+        summary["clue_version"] = prepared.clue_version
     write_json_atomic(metrics_path, summary)
     return written
 
 
 def run_zh_preset(task: str, data_dir: Path, cfg, model_dir: Path, out: Path, finetune: Callable[..., dict],
-                  epochs_set: bool = False, **options) -> dict:
+                  epochs_set: bool = False, clue_version: str = "1.1", **options) -> dict:
     """Convert preset `task`'s files, fine-tune with `finetune(cfg, model, train, validation, out, test_file=...,
     task_name=..., **options)`, then write the submission file and official scores; returns the metrics."""
     with tempfile.TemporaryDirectory(prefix=f"electra-cli-{task}-") as scratch:
-        prepared = zh_setup(task, data_dir, cfg, model_dir, Path(scratch), epochs_set)
+        prepared = zh_setup(task, data_dir, cfg, model_dir, Path(scratch), epochs_set, clue_version)
         if prepared.counts.get("dev_carved_from_train"):
             log.info("%s has no dev split: %d training sentences (CRC-32 of the text = 0 mod 10) are the dev set",
                      task, prepared.counts["dev_carved_from_train"])
@@ -112,5 +113,6 @@ def run_zh_preset(task: str, data_dir: Path, cfg, model_dir: Path, out: Path, fi
             return json.loads((Path(out) / METRICS_FILE).read_text(encoding="utf-8"))
         written = finish(prepared, out, data_dir)
         for path in written:
-            log.info("wrote %s (CLUE's submission file for the unlabelled test set)", path)
+            log.info("wrote %s: CLUE %s's submission file, predicted from %s", path, clue_version,
+                     prepared.test_source)
         return json.loads((Path(out) / METRICS_FILE).read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from electra_cli.benchmarks import ner
+from electra_cli.tasks import ner
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.finetuning.search import default_lr
 from electra_cli.finetuning.tagging import conll_line
@@ -257,7 +257,7 @@ ZH_TASKS: dict[str, ZhTask] = {
     "afqmc": ZhTask("classification", ("afqmc_public", "afqmc", ""), CLUE_JSON, clue_reader("sentence1", "sentence2"),
                     ("0", "1"), "afqmc_predict.json", pair=True),
     "tnews": ZhTask("classification", ("tnews_public", "tnews", ""), CLUE_JSON, clue_reader("sentence"), TNEWS_LABELS,
-                    "tnews10_predict.json", label_file="labels.json", description_key="label_desc"),
+                    "tnews11_predict.json", label_file="labels.json", description_key="label_desc"),
     "iflytek": ZhTask("classification", ("iflytek_public", "iflytek", ""), CLUE_JSON, clue_reader("sentence"),
                       tuple(str(i) for i in range(119)), "iflytek_predict.json", label_file="labels.json",
                       description_key="label_des"),
@@ -269,7 +269,7 @@ ZH_TASKS: dict[str, ZhTask] = {
     "csl": ZhTask("classification", ("csl_public", "csl", ""), CLUE_JSON, read_csl, ("0", "1"), "csl_predict.json",
                   pair=True),
     "cluewsc2020": ZhTask("classification", ("cluewsc2020_public", "cluewsc2020", "wsc", ""), CLUE_JSON, read_wsc,
-                          ("true", "false"), "cluewsc10_predict.json"),
+                          ("true", "false"), "cluewsc11_predict.json"),
     # Chinese NER
     "cluener": ZhTask("ner", ("cluener_public", "cluener", ""), CLUE_JSON, read_cluener, submission="cluener_predict.json"),
     "msra": ZhTask("ner", ("msra", "MSRA", ""),
@@ -279,7 +279,29 @@ ZH_TASKS: dict[str, ZhTask] = {
                             {"train": ("example.train",), "dev": ("example.dev",), "test": ("example.test",)},
                             read_char_tags),
 }
-ZH_QA_TASKS = ("cmrc2018", "drcd")  # cmrc2018 is qa/'s preset; both score with CMRC's official algorithm
+ZH_QA_TASKS = ("cmrc2018", "drcd")  # cmrc2018 is squad.py's preset; both score with CMRC's official algorithm
+
+# CLUE 1.1 (instructions of 2021-09-04) renewed the test sets of TNEWS and CLUEWSC2020; the 1.0 ones ship beside
+# them as test1.0.json. A submission file is named for the test set it predicts: <task><version>_predict.json;
+# the other tasks' test sets and names are the same in both versions.
+CLUE_VERSIONS = ("1.1", "1.0")
+CLUE_RENEWED = {"tnews": "tnews", "cluewsc2020": "cluewsc"}
+
+
+def check_clue_version(version: str) -> str:
+    if version not in CLUE_VERSIONS:
+        raise UsageError(f"--clue-version {version}: choose {' or '.join(CLUE_VERSIONS)}")
+    return version
+
+
+def clue_test(name: str, version: str) -> tuple[tuple[str, ...], str]:
+    """(accepted test file names, submission file name) of preset `name` for CLUE `version`."""
+    check_clue_version(version)
+    spec = ZH_TASKS[name]
+    if name not in CLUE_RENEWED:
+        return spec.files.get("test", ()), spec.submission
+    test = "test.json" if version == "1.1" else "test1.0.json"
+    return (test,), f"{CLUE_RENEWED[name]}{version.replace('.', '')}_predict.json"
 
 # HFL's configure_finetuning.py (ymcui/Chinese-ELECTRA; google-research/electra's has the same values):
 # weight_decay_rate 0.01 for every task; 3 epochs, except tasks named "*qa*"/"*squad*" (cmrc2018, drcd): 512
@@ -309,15 +331,16 @@ def task_folder(name: str, data_dir: Path) -> Path:
     return Path(data_dir)
 
 
-def split_file(name: str, data_dir: Path, split: str, required: bool = True) -> Path | None:
-    """The file of `split` for preset `name` under `data_dir` (the distributed name first)."""
-    spec = ZH_TASKS[name]
+def split_file(name: str, data_dir: Path, split: str, required: bool = True,
+               names: tuple[str, ...] | None = None) -> Path | None:
+    """The file of `split` for preset `name` under `data_dir` (the distributed name first, or one of `names`)."""
+    names = names or ZH_TASKS[name].files.get(split, ())
     folder = task_folder(name, data_dir)
-    for file_name in spec.files.get(split, ()):
+    for file_name in names:
         if (folder / file_name).is_file():
             return folder / file_name
     if required:
-        raise UsageError(f"{folder}: no {split} file for --task {name} (expected {' or '.join(spec.files[split])})")
+        raise UsageError(f"{folder}: no {split} file for --task {name} (expected {' or '.join(names)})")
     return None
 
 
@@ -392,6 +415,9 @@ class Prepared:
     test: Path | None  # a labelled test split, scored once with the kept model
     unlabelled: Path | None  # an unlabelled test split: CLUE's submission file is written from it
     counts: dict
+    submission: str = ""  # the submission file's name, for the CLUE version chosen
+    clue_version: str = ""
+    test_source: Path | None = None  # the test file as distributed
 
 
 def write_jsonl(path: Path, rows: list[Row], kind: str) -> Path:
@@ -414,11 +440,13 @@ def model_hidden_size(model_dir: Path) -> int:
         return 256
 
 
-def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epochs_set: bool) -> Prepared:
+def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epochs_set: bool,
+             clue_version: str = "1.1") -> Prepared:
     """Read preset `name` from `data_dir`, write its splits as JSON lines into `workdir`, and set the task's
     columns, metric and HFL's lr on `cfg` (by model size where none was given: 3e-4 small, 1e-4 base, 5e-5
     large); HFL's other settings come in under the user's through `preset_defaults`. Returns the files to train,
-    validate and test on."""
+    validate and test on; the test file and submission name are `clue_version`'s (TNEWS and CLUEWSC2020 differ
+    between 1.0 and 1.1)."""
     spec = ZH_TASKS[name]
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -443,7 +471,8 @@ def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epo
     if not train.labelled or (not spec.carve_dev and not dev.labelled):
         raise DataError(f"{train.path.parent}: the training and dev files of --task {name} must be labelled")
     counts["dev"] = len(dev_rows)
-    test_path = split_file(name, data_dir, "test", required=False)
+    test_names, submission = clue_test(name, clue_version)
+    test_path = split_file(name, data_dir, "test", required=False, names=test_names)
     test = unlabelled = None
     if test_path is not None:
         test_split = read_split(name, data_dir, "test", test_path)
@@ -462,7 +491,7 @@ def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epo
         cfg.metric = cfg.metric or "accuracy"
     if not epochs_set:
         cfg.epochs = 3.0  # HFL's configure_finetuning.py for classification
-    return Prepared(name, train_file, dev_file, test, unlabelled, counts)
+    return Prepared(name, train_file, dev_file, test, unlabelled, counts, submission, clue_version, test_path)
 
 
 def write_unlabelled(path: Path, rows: list[Row], kind: str) -> Path:
