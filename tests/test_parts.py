@@ -145,38 +145,89 @@ def test_same_names_and_sizes_other_text_is_refused(job, tmp_path):
 SBATCH = Path(__file__).resolve().parents[1] / "examples" / "slurm"
 
 
-def test_slurm_shard_array_and_merge_scripts(job, tmp_path, monkeypatch):
-    """The example scripts parse (bash -n), and run as SLURM would run them: `submit-shard.sh` submits the array
-    and the merge with --dependency=afterok (a stub sbatch records the calls), each array task runs with SLURM's
-    variables and a stub srun, and the merged folder equals the one-machine shards."""
-    scripts = ["shard.sbatch", "merge.sbatch", "submit-shard.sh"]
-    for script in scripts:
-        subprocess.run(["bash", "-n", str(SBATCH / script)], check=True)
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
-    (stubs / "srun").write_text('#!/bin/bash\nexec "$@"\n')
-    (stubs / "sbatch").write_text(
+def slurm_stubs(folder: Path, real: bool = True) -> Path:
+    """Stand-ins for `sbatch` (records its calls, prints a job id), `srun` (records the CPUs it would give and its
+    command, then runs it) and `electra-cli` (this checkout's, or one that only records its arguments)."""
+    folder.mkdir()
+    (folder / "srun").write_text('#!/bin/bash\necho "cpus=${SRUN_CPUS_PER_TASK:-unset} $*" >> "$SRUN_LOG"\nexec "$@"\n')
+    (folder / "sbatch").write_text(
         '#!/bin/bash\necho "$*" >> "$SBATCH_LOG"\necho $((4000 + $(wc -l < "$SBATCH_LOG")))\n'
     )
-    (stubs / "electra-cli").write_text(f'#!/bin/bash\nexec "{sys.executable}" -m electra_cli "$@"\n')
-    for stub in stubs.iterdir():
+    cli = f'exec "{sys.executable}" -m electra_cli "$@"' if real else "exit 0"
+    (folder / "electra-cli").write_text(f"#!/bin/bash\n{cli}\n")
+    for stub in folder.iterdir():
         stub.chmod(0o755)
+    return folder
+
+
+def array_task(task: int, first: int, last: int, cpus: int = 1) -> dict:
+    """The variables SLURM sets in one task of `sbatch --array=FIRST-LAST`."""
+    return {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": str(first), "SLURM_ARRAY_TASK_MAX": str(last),
+            "SLURM_ARRAY_TASK_COUNT": str(last - first + 1), "SLURM_CPUS_PER_TASK": str(cpus),
+            "SLURM_ARRAY_JOB_ID": "4001", "SLURM_JOB_ID": str(4100 + task)}
+
+
+def test_slurm_shard_array_rerun_and_merge_scripts(job, tmp_path, monkeypatch):
+    """The example scripts parse (bash -n), and run as SLURM would run them: `submit-shard.sh` submits the array
+    and the merge with --dependency=afterok, both with PARTS; each array task runs with SLURM's variables and
+    builds part I of N; a rerun of one index (`sbatch --array=2`: an array of one task) builds part 2 of 3 again,
+    not the whole corpus; srun gets the task's CPUs (SRUN_CPUS_PER_TASK); the merged folder equals one machine."""
+    for script in ["shard.sbatch", "merge.sbatch", "submit-shard.sh", "pretrain.sbatch"]:
+        subprocess.run(["bash", "-n", str(SBATCH / script)], check=True)
+    stubs = slurm_stubs(tmp_path / "bin")
     monkeypatch.undo()  # the scripts run the real chunk size; so does the one-machine reference
     reference = tmp_path / "one" / "shards"  # beside work/shards: the same relative vocab path
     assert run_cli("shard", job / "corpus", "--vocab", job / "vocab", "--out", reference, *SETTINGS).exit_code == 0
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "PYTHONPATH": str(repo),
-           "SBATCH_LOG": str(tmp_path / "sbatch.log"), "CORPUS": str(job / "corpus"), "VOCAB": str(job / "vocab"),
-           "WORK": str(tmp_path / "work"), "SHARD_ARGS": " ".join(SETTINGS)}
+           "SBATCH_LOG": str(tmp_path / "sbatch.log"), "SRUN_LOG": str(tmp_path / "srun.log"),
+           "CORPUS": str(job / "corpus"), "VOCAB": str(job / "vocab"), "WORK": str(tmp_path / "work"),
+           "SHARD_ARGS": " ".join(SETTINGS)}
+    env.pop("PARTS", None)
     subprocess.run(["bash", str(SBATCH / "submit-shard.sh"), "3"], env=env, check=True, cwd=tmp_path)
     calls = (tmp_path / "sbatch.log").read_text().splitlines()
-    assert calls[0].startswith("--parsable --array=1-3") and calls[0].endswith("shard.sbatch")
-    assert "--dependency=afterok:4001" in calls[1] and calls[1].endswith("merge.sbatch")
+    assert calls[0].startswith("--parsable --array=1-3 --export=ALL,PARTS=3") and calls[0].endswith("shard.sbatch")
+    assert "--dependency=afterok:4001" in calls[1] and "PARTS=3" in calls[1] and calls[1].endswith("merge.sbatch")
+    env["PARTS"] = "3"  # what sbatch --export=ALL,PARTS=3 gives every task
     for task in (3, 1, 2):
-        array = {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3",
-                 "SLURM_CPUS_PER_TASK": "1", "SLURM_ARRAY_JOB_ID": "4001"}
-        subprocess.run(["bash", str(SBATCH / "shard.sbatch")], env={**env, **array}, check=True, cwd=tmp_path,
-                       timeout=300)
-    subprocess.run(["bash", str(SBATCH / "merge.sbatch")], env={**env, "PARTS": "3"}, check=True, cwd=tmp_path,
-                   timeout=300)
+        subprocess.run(["bash", str(SBATCH / "shard.sbatch")], env={**env, **array_task(task, 1, 3)}, check=True,
+                       cwd=tmp_path, timeout=300)
+    shutil.rmtree(tmp_path / "work" / "parts" / "part-2-of-3")  # task 2 failed: rerun it alone
+    subprocess.run(["bash", str(SBATCH / "shard.sbatch")], env={**env, **array_task(2, 2, 2)}, check=True,
+                   cwd=tmp_path, timeout=300)
+    runs = (tmp_path / "srun.log").read_text().splitlines()
+    assert [line.split("--part ")[1].split()[0] for line in runs] == ["3/3", "1/3", "2/3", "2/3"]
+    assert all(line.startswith("cpus=1 ") and "--workers 1" in line for line in runs)
+    subprocess.run(["bash", str(SBATCH / "merge.sbatch")], env={**env, "SLURM_CPUS_PER_TASK": "2"}, check=True,
+                   cwd=tmp_path, timeout=300)
     assert files(tmp_path / "work" / "shards") == files(reference)
+    assert (tmp_path / "srun.log").read_text().splitlines()[-1].startswith("cpus=2 ")
+
+
+def test_slurm_array_from_0_and_missing_parts(tmp_path):
+    """An array that starts at 0 (ARRAY_START=0) maps tasks 0..N-1 to parts 1..N, a rerun of one of its tasks too;
+    srun gets all 16 CPUs of the task; a task without PARTS, or an index outside the parts, is refused with one
+    line (exit 2) before anything runs."""
+    stubs = slurm_stubs(tmp_path / "bin", real=False)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}", "SRUN_LOG": str(tmp_path / "srun.log"),
+           "CORPUS": "corpus", "VOCAB": "vocab", "WORK": str(tmp_path / "work"), "PARTS": "3", "ARRAY_START": "0"}
+
+    def task(extra: dict, *, code: int = 0) -> str:
+        result = subprocess.run(["bash", str(SBATCH / "shard.sbatch")], env={**env, **extra}, capture_output=True,
+                                text=True, cwd=tmp_path, timeout=60)
+        assert result.returncode == code, result.stderr
+        return result.stderr
+
+    for t in (0, 1, 2):
+        task(array_task(t, 0, 2, cpus=16))
+    task(array_task(1, 1, 1, cpus=16))  # rerun of index 1 alone
+    runs = (tmp_path / "srun.log").read_text().splitlines()
+    assert [line.split("--part ")[1].split()[0] for line in runs] == ["1/3", "2/3", "3/3", "2/3"]
+    assert all(line.startswith("cpus=16 ") and "--workers 16" in line and "part-" in line for line in runs)
+    del env["PARTS"]
+    message = task(array_task(2, 2, 2), code=2)
+    assert len(message.strip().splitlines()) == 1 and "PARTS" in message
+    env.update(PARTS="3", ARRAY_START="1")
+    message = task(array_task(0, 0, 2), code=2)
+    assert len(message.strip().splitlines()) == 1 and "ARRAY_START=0" in message
+    assert len((tmp_path / "srun.log").read_text().splitlines()) == 4  # the refused tasks started nothing
