@@ -1,16 +1,28 @@
 """`shard --part I/N` + `merge`: the merged folder is the one-machine folder byte for byte; every refusal."""
 
+import gzip
+import hashlib
+import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from electra_cli.shards import write
-from tests.conftest import flip_byte, run_cli, write_text_corpus
+from electra_cli.shards.merge import summed
+from electra_cli.shards.parts import Part
+from electra_cli.text import corpus as corpus_module
+from electra_cli.text.corpus import Corpus, CorpusOptions
+from tests.conftest import WORDS, flip_byte, make_sentences, run_cli, write_text_corpus
+from tests.published import google_vocab, write_wordpiece_tokenizer
+from tests.test_packing import write_fixed_corpus, write_fixed_vocab
 
 SETTINGS = ("--max-seq-len", "48", "--rows-per-shard", "90", "--validation-fraction", "0.03", "--workers", "1")
 CHUNK_BYTES = 2048  # the unit of work; small so that a tiny corpus makes ~40 of them
@@ -53,7 +65,7 @@ def make_parts(job: Path, where: Path, n: int, *extra: str) -> list[Path]:
     return folders
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
 def test_merged_parts_equal_the_one_machine_shards(job, tmp_path, n):
     one = files(job / "one" / "shards")
     manifest = json.loads(one["manifest.json"])
@@ -68,6 +80,154 @@ def test_merged_parts_equal_the_one_machine_shards(job, tmp_path, n):
         assert files(out) == one
         assert json.loads((out / "provenance.json").read_text())["parts"] == n
     assert run_cli("verify", out).exit_code == 0
+
+
+def write_mixed_corpus(folder: Path) -> Path:
+    """Every kind of input a unit rule covers: plain text (runs of blank lines, a line of only U+3000, which is
+    blank to the reader but not in bytes, an over-long line, invalid UTF-8), JSONL (bad records, blank lines), a
+    Parquet file of several row groups, a gzip file (read whole), a binary and an empty file."""
+    rng = random.Random(5)
+    folder.mkdir(parents=True)
+    blocks = []
+    for i in range(90):
+        block = "\n".join(make_sentences(rng, rng.randint(1, 6)))
+        if i % 17 == 3:
+            block += "\n\u3000\n" + " ".join(make_sentences(rng, 2))
+        if i % 23 == 5:
+            block += "\n" + "x" * 700
+        blocks.append(block + "\n" * rng.randint(2, 4))
+    (folder / "a.txt").write_bytes("".join(blocks).encode() + b"caf\xe9 au lait\n")
+    records = []
+    for i in range(120):
+        record = {"text": " ".join(make_sentences(rng, rng.randint(1, 3)))} if i % 11 else {"other": i}
+        records.append(json.dumps(record) + ("\n\n" if i % 7 == 0 else "\n"))
+    (folder / "b.jsonl").write_text("".join(records) + "not json\n")
+    texts = [" ".join(make_sentences(rng, rng.randint(1, 4))) for _ in range(150)]
+    pq.write_table(pa.table({"text": texts, "id": list(range(150))}), folder / "c.parquet", row_group_size=20)
+    (folder / "d.txt.gz").write_bytes(gzip.compress("\n\n".join(texts[:40]).encode()))
+    (folder / "e.bin").write_bytes(b"\x00\x01 binary")
+    (folder / "f.txt").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("unit_bytes", [97, 1000, 6000])
+def test_units_split_the_corpus_into_shares_that_add_up_to_the_whole(tmp_path, unit_bytes):
+    """Read as N parts' shares (N = 1, 2, 3, 5, 8), any corpus gives the documents of one whole reading, in order,
+    each once, and counts that add up to the whole reading's (files, documents, bytes read, skips by reason)."""
+    folder = write_mixed_corpus(tmp_path / "mixed")
+    options = CorpusOptions(max_line_bytes=500)
+    whole = Corpus([str(folder)], options)
+    everything = list(whole.unit_documents(unit_bytes))
+    assert [doc for _, doc in everything] == list(Corpus([str(folder)], options).documents())
+    units = [unit for unit, _ in everything]
+    assert units == sorted(units) and len(set(units)) > 5
+    stats = whole.stats.to_dict()
+    assert stats["skipped"].keys() >= {"binary", "empty_file", "invalid_json", "missing_field", "line_too_long"}
+    assert stats["input_bytes"] > 0 and stats["files"] == 6
+    count = whole.unit_count(unit_bytes)
+    for n in (1, 2, 3, 5, 8):
+        shares, counts = [], []
+        for i in range(1, n + 1):
+            corpus = Corpus([str(folder)], options)
+            shares += corpus.unit_documents(unit_bytes, Part(i, n).units(count))
+            counts.append(corpus.stats.to_dict())
+        assert shares == everything, n
+        assert summed(counts) == stats, n
+
+
+class Recorded(io.FileIO):
+    """A file whose reads are logged: (path, first byte, bytes)."""
+
+    log: list = []
+
+    def readinto(self, buffer):
+        at = self.tell()
+        n = super().readinto(buffer)
+        Recorded.log.append((self.name, at, n or 0))
+        return n
+
+    def read(self, size=-1):
+        at = self.tell()
+        data = super().read(size)
+        Recorded.log.append((self.name, at, len(data)))
+        return data
+
+
+def recording_open(path, mode="rb", buffering=-1):
+    raw = Recorded(str(path), "r")
+    return raw if buffering == 0 else io.BufferedReader(raw, buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
+
+
+def test_a_part_reads_only_its_units(job, tmp_path, monkeypatch):
+    """Part I of 8 opens only the files its units touch and reads only its units' bytes: its run of CHUNK_BYTES
+    cuts, plus the byte before its first cut, the lines up to the next blank line after its last (within one read
+    buffer) and each touched file's first 8 KB (its format); the 8 parts together read the corpus about once."""
+    monkeypatch.setattr(corpus_module, "open", recording_open, raising=False)
+    monkeypatch.setattr(corpus_module, "READ_BUFFER", 1024)
+    files_in_order = sorted((job / "corpus").iterdir())
+    sizes = [f.stat().st_size for f in files_in_order]
+    starts = dict(zip(map(str, files_in_order), [sum(sizes[:i]) for i in range(len(sizes))]))
+    count = -(-sum(sizes) // CHUNK_BYTES)
+    total_read = 0
+    for i in range(1, 9):
+        Recorded.log = []
+        assert shard_part(job, tmp_path / f"p{i}", f"{i}/8").exit_code == 0
+        mine = Part(i, 8).units(count)
+        low, high = mine.start * CHUNK_BYTES - 1, mine.stop * CHUNK_BYTES + 1024 + 1024
+        touched = {name for name, start in starts.items()
+                   if start < mine.stop * CHUNK_BYTES and start + sizes[list(starts).index(name)] > low}
+        assert {name for name, _, n in Recorded.log} <= touched
+        for name, at, n in Recorded.log:
+            first, last = starts[name] + at, starts[name] + at + n
+            head = at + n <= corpus_module.SNIFF_BYTES
+            assert head or low <= first and last <= high, (i, name, at, n, low, high)
+        total_read += sum(n for _, _, n in Recorded.log)
+    assert sum(sizes) <= total_read <= 1.05 * sum(sizes) + 8 * (corpus_module.SNIFF_BYTES + 2048)
+    result = run_cli("merge", *[tmp_path / f"p{i}" for i in range(1, 9)], "--out", job / "merged-read" / "shards")
+    assert result.exit_code == 0, result.output
+    assert files(job / "merged-read" / "shards") == files(job / "one" / "shards")
+
+
+def test_merge_writes_the_one_machine_manifest_with_a_published_vocab(job, tmp_path):
+    """A published folder as --vocab: the merged manifest.json keeps the tokenizer record (class, casing, the
+    settings sharding ignores) and is byte for byte one machine's."""
+    vocab = tmp_path / "published"
+    write_wordpiece_tokenizer(vocab, google_vocab(WORDS), tokenizer_json=True, special_tokens_map=True)
+    args = (job / "corpus", "--vocab", vocab, *SETTINGS)
+    assert run_cli("shard", *args, "--out", tmp_path / "one" / "shards").exit_code == 0
+    for i in (1, 2):
+        assert run_cli("shard", *args, "--out", tmp_path / f"p{i}", "--part", f"{i}/2").exit_code == 0
+    result = run_cli("merge", tmp_path / "p1", tmp_path / "p2", "--out", tmp_path / "merged" / "shards")
+    assert result.exit_code == 0, result.output
+    one = files(tmp_path / "one" / "shards")
+    assert "tokenizer" in json.loads(one["manifest.json"])["vocab"]
+    assert files(tmp_path / "merged" / "shards") == one
+
+
+# sha256 of the shards of test_packing's fixed corpus and vocabulary, cut into 4 KB units (format version 2)
+UNIT_SHARDS = {
+    "train-00000.arrow": "0f022c305ca5eefa0157d8f5f668616c8ea0e57d95807c0850387b68a7eda5f8",
+    "train-00001.arrow": "0482edd336a14e0aef7a5f8d862b68c0d549f8faf433c9744be9e807b71ee52e",
+    "train-00002.arrow": "6141663fd19e960b343b47aacb1f5a78c56b4bd87f23c2d9b86b73c2665a1b10",
+    "train-00003.arrow": "9ac57002ebe795e3219ccee477d3066c93a870c3c0e3b8253d2c00c7583bd7c2",
+    "validation-00000.arrow": "307d47fd543912de3279315530ddc1c8739680c673d54a2c018b7ca6fc761df8",
+}
+
+
+def test_unit_chunks_are_pinned(tmp_path, monkeypatch):
+    """The shards' bytes under format version 2 (chunks by byte unit, seeded by unit): a corpus of several units,
+    pinned by sha256, so that any change to the cutting, the naming or the seeding of chunks fails here. (A
+    corpus of one unit, under CHUNK_BYTES, gives the bytes of format 1: tests/test_packing.py pins those.)"""
+    monkeypatch.setattr(write, "CHUNK_BYTES", 4096)
+    corpus, vocab = write_fixed_corpus(tmp_path / "corpus.txt"), write_fixed_vocab(tmp_path / "vocab")
+    result = run_cli("shard", corpus, "--vocab", vocab, "--out", tmp_path / "s", "--max-seq-len", "32",
+                     "--rows-per-shard", "300", "--validation-fraction", "0.05", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["format_version"] == 2 and manifest["corpus"]["input_bytes"] > 8 * 4096
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted((tmp_path / "s").glob("*.arrow"))}
+    assert digests == UNIT_SHARDS
 
 
 def test_parts_with_several_workers_and_a_different_order(job, tmp_path):
