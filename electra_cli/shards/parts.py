@@ -34,6 +34,7 @@ from electra_cli.core.atomic import (
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.shards import write
+from electra_cli.shards.arrow import from_numpy, to_numpy
 from electra_cli.shards.write import (
     ShardSettings,
     build_chunks,
@@ -206,11 +207,15 @@ def unit_batch(unit: int, result: tuple) -> pa.RecordBatch:
     def one_row(array: np.ndarray | None, kind: pa.DataType) -> pa.Array:
         if array is None:
             return pa.nulls(1, pa.large_list(kind))
-        return pa.LargeListArray.from_arrays(pa.array([0, len(array)], pa.int64()), pa.array(array, kind))
+        return pa.LargeListArray.from_arrays(from_numpy([0, len(array)], pa.int64()), from_numpy(array, kind))
 
-    return pa.record_batch(
-        [pa.array([unit], pa.int64()), pa.array([split]), one_row(values, pa.uint32()), one_row(offsets, pa.int64()),
-         one_row(flags, pa.uint8()), pa.array([json.dumps(dict(counts), sort_keys=True)])],
+    def text(value: str) -> pa.Array:
+        data = value.encode("utf-8")
+        return pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], np.int32)), pa.py_buffer(data))
+
+    return pa.RecordBatch.from_arrays(
+        [from_numpy([unit], pa.int64()), text(split), one_row(values, pa.uint32()), one_row(offsets, pa.int64()),
+         one_row(flags, pa.uint8()), text(json.dumps(dict(counts), sort_keys=True))],
         schema=UNIT_SCHEMA,
     )
 
@@ -220,7 +225,7 @@ def read_unit(batch: pa.RecordBatch) -> tuple[int, tuple]:
 
     def array(name: str) -> np.ndarray | None:
         column = batch.column(name)
-        return None if column.null_count else column.flatten().to_numpy(zero_copy_only=False)
+        return None if column.null_count else to_numpy(column.flatten())
 
     counts = Counter(json.loads(batch.column("counts")[0].as_py()))
     result = (batch.column("split")[0].as_py(), array("values"), array("offsets"), counts, array("flags"))

@@ -34,6 +34,7 @@ from electra_cli.core.atomic import (
 )
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.shards.arrow import from_numpy
 from electra_cli.text.corpus import Corpus, CorpusOptions, Document
 from electra_cli.text.segment import (
     WORDS_COLUMN,
@@ -330,10 +331,11 @@ class ShardWriter:
         lengths = np.concatenate([np.diff(o) for _, o, _ in self._pending])
         offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        arrays = [pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))]
+        arrow_offsets = from_numpy(offsets, pa.int32())
+        arrays = [pa.ListArray.from_arrays(arrow_offsets, from_numpy(values, self.schema.field(0).type.value_type))]
         if len(self.schema) > 1:
             flags = np.concatenate([f for _, _, f in self._pending])
-            arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flags, type=pa.uint8())))
+            arrays.append(pa.ListArray.from_arrays(arrow_offsets, from_numpy(flags, pa.uint8())))
         name = f"{self.split}-{len(self.shards) - (self._writer is not None):05d}.arrow"
         bad = row_problem(values, offsets, self.specials)
         if bad is not None:  # a tokenizer that pads or adds specials inside rows: never written silently
