@@ -66,7 +66,8 @@ def published_style(vocab: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_bytes((vocab / "vocab.txt").read_bytes())
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))
-    (folder / "config.json").write_text(json.dumps({"model_type": "electra", "architectures": ["ElectraForPreTraining"]}))
+    config = {"model_type": "electra", "architectures": ["ElectraForPreTraining"]}
+    (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 

@@ -313,7 +313,8 @@ class Corpus:
 
     # ---- reading one file ----------------------------------------------------------------------------
 
-    def _read_file(self, f: InputFile, report: Callable[[int], None], reading: Reading) -> Iterator[tuple[int, Document]]:
+    def _read_file(self, f: InputFile, report: Callable[[int], None],
+                   reading: Reading) -> Iterator[tuple[int, Document]]:
         """The documents of one file that belong to `reading.units`: from its head when the file's first unit is
         one of them (this reading then counts the file and its whole-file skips), else from the first cut."""
         if not reading.owner:
@@ -364,7 +365,8 @@ class Corpus:
             if f.path is not None:
                 raw.close()
 
-    def _read_share(self, f: InputFile, report: Callable[[int], None], reading: Reading) -> Iterator[tuple[int, Document]]:
+    def _read_share(self, f: InputFile, report: Callable[[int], None],
+                    reading: Reading) -> Iterator[tuple[int, Document]]:
         """The documents of `reading.units` in a file whose head belongs to an earlier unit: the format from the
         file's first 8 KB, then from the first cut on. What is read whole (compressed files) or skipped whole
         (binary, empty, unreadable) is left to the reading that holds the head."""
@@ -509,13 +511,11 @@ class Corpus:
                 if key not in record or record[key] is None:
                     self._skip(f, "missing_field", where, f"no {key!r}")
                     continue
-                doc = self._document_from_text(f, record[key], where)
-                if doc is None:
-                    continue
-                keep_going = self._keep(doc, sum(len(line.encode()) for line in doc))
-                yield reading.unit, doc
-                if not keep_going:
-                    return
+                doc = self._kept_record(f, record[key], where)
+                if doc is not None:
+                    yield reading.unit, doc
+                    if self._done:
+                        return
         except STREAM_ERRORS as err:
             self._skip(f, "truncated", detail=str(err) or type(err).__name__)
 
@@ -560,15 +560,20 @@ class Corpus:
                         if value is None:
                             self._skip(f, "missing_field", where, f"{key!r} is null")
                             continue
-                        doc = self._document_from_text(f, value, where)
-                        if doc is None:
-                            continue
-                        keep_going = self._keep(doc, sum(len(line.encode()) for line in doc))
-                        yield reading.unit, doc
-                        if not keep_going:
-                            return
+                        doc = self._kept_record(f, value, where)
+                        if doc is not None:
+                            yield reading.unit, doc
+                            if self._done:
+                                return
         except (pa.ArrowException, OSError) as err:
             self._skip(f, "invalid_parquet", f": row {row}", str(err).splitlines()[0])
+
+    def _kept_record(self, f: InputFile, value: object, where: str) -> Document | None:
+        """A JSONL record's or Parquet row's text as a document, counted as kept; None when it is skipped."""
+        doc = self._document_from_text(f, value, where)
+        if doc is not None:
+            self._keep(doc, sum(len(line.encode()) for line in doc))
+        return doc
 
     def _document_from_text(self, f: InputFile, value: object, where: str) -> Document | None:
         """A record's text as a document (its non-blank lines), or None when it must be skipped."""
