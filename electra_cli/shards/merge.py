@@ -4,8 +4,8 @@ The parts are checked first (all of one job, each part once, none missing, none 
 streamed, one record batch at a time, through the one-machine writer (shards/write.py `ShardSink`): part 1's,
 then part 2's..., which is the one-machine run's order (part I holds the I-th run of units). The corpus counts
 are the sums of the parts' (each counted only what its units hold), and the manifest comes from the same
-function as one machine's. Hostnames, times and N go to a
-separate provenance.json, so the shards and the manifest do not depend on how the work was spread.
+function as one machine's. Hostnames, times and N go to a separate provenance.json, so the shards and the
+manifest do not depend on how the work was spread.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow as pa
 from electra_cli.core.atomic import atomic_dir, check_output_dir, write_json_atomic
 from electra_cli.core.console import log
 from electra_cli.core.errors import DataError, UsageError
-from electra_cli.shards.parts import check_units_file, load_part, read_unit
+from electra_cli.shards.parts import PART_MANIFEST, Part, check_units_file, load_part, read_unit
 from electra_cli.shards.write import (
     MANIFEST,
     ShardJob,
@@ -111,6 +111,10 @@ def check_parts(folders: list[Path]) -> list[tuple[Path, dict]]:
         raise UsageError(f"missing part{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                          f"(got {len(records)} of {first['parts']}); run them, then merge again")
     for folder, record in records:
+        mine = Part(record["part"], record["parts"]).units(record["units"])
+        if record.get("unit_range") != [mine.start, mine.stop]:
+            raise DataError(f"{folder / PART_MANIFEST}: its units are not part {record['part']}/{record['parts']}'s "
+                            "(damaged part)")
         check_units_file(folder, record)
     return sorted(records, key=lambda item: item[1]["part"])
 
