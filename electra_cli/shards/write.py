@@ -1,9 +1,10 @@
 """Corpora -> packed ELECTRA examples in Arrow IPC stream shards, with a manifest written last.
 
-Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
-and each chunk is tokenized (`encode_batch_fast`) and packed in a worker process with a random generator seeded by
-(seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
-bytes whatever the number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
+Documents stream from the corpus reader in the main process, unit by unit (the corpus cut every CHUNK_BYTES of
+input, text/corpus.py), are grouped into chunks of about CHUNK_BYTES of text within their unit, and each chunk is
+tokenized (`encode_batch_fast`) and packed in a worker process with a random generator seeded by (seed, split,
+chunk name). Chunks are written back in order, so the shards and the manifest are the same bytes whatever the
+number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
 with the same code, and merge (shards/merge.py) writes them through the same ShardSink and shards_manifest.
 """
 
