@@ -210,3 +210,22 @@ def test_a_windows_vocab_txt_is_read_as_googles_load_vocab_reads_it(tmp_path):
     tokens = read_vocab(TF_DIR)
     (tmp_path / "vocab.txt").write_bytes("".join(f"{t} \r\n" for t in tokens).encode("utf-8"))
     assert read_vocab(tmp_path) == tokens and "[PAD]" in tokens
+
+
+def test_inspect_says_what_shard_and_pretrain_accept_of_a_tf1_release_folder(tf_shards, tmp_path):
+    """inspect recognises a TF1 release (vocab.txt + checkpoint + config JSON) and gives yes where `shard --vocab`
+    (tf_shards) and `pretrain --init-from` (the tests above) take it, a pointer to convert --from-tf elsewhere."""
+    folder = tf_copy(tmp_path)
+    result = run_cli("inspect", folder, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["kind"] == "tf1 checkpoint" and data["checkpoint"] == "model.ckpt-1200"
+    assert data["sizes"]["hidden"] == 16 and data["sizes"]["heads"] == 2 and data["vocab"]["size"] == 46
+    ok = {role: verdict["ok"] for role, verdict in data["roles"].items()}
+    assert ok == {"shard --vocab": True, "pretrain --init-discriminator": False, "pretrain --init-generator": False,
+                  "finetune --model": False, "predict --model": False, "pretrain --init-from": True}
+    assert "convert --from-tf" in data["roles"]["finetune --model"]["why"]
+    assert "--init-from" in data["roles"]["pretrain --init-discriminator"]["why"]
+    bert = json.loads(run_cli("inspect", DATA / "bert-tiny", "--json").output)
+    assert bert["roles"]["shard --vocab"]["ok"] and not bert["roles"]["pretrain --init-from"]["ok"]
+    assert "not an ELECTRA checkpoint" in bert["roles"]["pretrain --init-from"]["why"]

@@ -50,8 +50,9 @@ def test_tags_and_cluener_spans_round_trip():
     assert tags[:5] == ["B-company", "I-company", "I-company", "I-company", "O"] and tags[9:12] == ["B-name", "I-name", "I-name"]
     assert sorted(ner.tags_to_spans(tags)) == sorted(spans)
     assert ner.spans_to_label_dict(text, ner.tags_to_spans(tags)) == CLUENER[0]["label"]
-    assert ner.tags_to_spans(["I-PER", "B-LOC", "I-PER", "S-ORG", "B-PER", "E-PER"]) == [
-        ("LOC", 1, 1), ("ORG", 3, 3), ("PER", 4, 5)]  # an I- without its B- starts nothing
+    # read as CLUENER2020's get_entity_bio: an I- without its B- starts nothing, an I- of another type inside a
+    # span is skipped, S-/E- close a span (tests/test_tagging.py has the cases)
+    assert ner.tags_to_spans(["I-PER", "B-LOC", "I-PER", "S-ORG", "B-PER", "E-PER"]) == [("LOC", 1, 1), ("PER", 4, 4)]
 
 
 def test_cluewsc_markup_as_clue_baseline():

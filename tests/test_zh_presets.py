@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.published import write_hfl_chinese_electra_small
+from tests.zh_data import char_tags
 
 POS = ["这家酒店的服务很好，房间也干净。", "味道不错，下次还会再来。", "性价比很高，推荐大家购买。"]
 NEG = ["房间太小了，隔音也很差。", "服务态度恶劣，再也不来了。", "质量很差，用了两天就坏了。"]
@@ -120,18 +121,6 @@ CLUENER = [{"text": "浙商银行企业信贷部叶老桂博士则从另一个�
 
 def write_cluener(root):
     clue_files(root / "cluener_public", CLUENER, [{"text": r["text"]} for r in CLUENER])
-
-
-def char_tags(sentences):
-    out = []
-    for text, spans in sentences:
-        tags = ["O"] * len(text)
-        for kind, start, end in spans:
-            tags[start] = f"B-{kind}"
-            for i in range(start + 1, end + 1):
-                tags[i] = f"I-{kind}"
-        out += [f"{c} {t}" for c, t in zip(text, tags)] + [""]
-    return out
 
 
 PD = [("海钓比赛地点在厦门与金门之间的海域。", [("LOC", 7, 8), ("LOC", 10, 11)]),

@@ -13,6 +13,8 @@ Thresholds, and why:
   (the 90/10 majority answered everywhere is caught; a model that answers it 90% of the time is not).
 - Regression: collapsed when the predictions' standard deviation is under 0.1 x the gold labels'. A least-squares
   fit's predictions spread as |r| x the labels' spread, so below 0.1 the output barely depends on the input.
+- Entity tagging (BIO/IOB2/BIOES): collapsed when the model finds fewer than a tenth as many entities as the gold
+  holds, or none of them right (entity F1 0). Token shares hide it there: `O` is 93% of People's Daily's tags.
 - Fewer than MIN_EXAMPLES validation examples, or gold labels of a single class (or constant): no verdict.
 """
 
@@ -23,6 +25,7 @@ from collections import Counter
 
 MIN_EXAMPLES = 20
 REGRESSION_SPREAD = 0.1
+ENTITY_SHARE = 0.1  # entity tagging: finding under a tenth of the gold's entities is answering O
 
 CAUSES = ("a learning rate that does not suit the model (too low for a small model, too high for a large one); "
           "too few epochs or steps; a starting model that learned little in pretraining (a discriminator on the "
@@ -65,6 +68,8 @@ def describe(check: dict) -> str:
         return "ok"
     if check["kind"] == "regression":
         return f"COLLAPSED (spread {check['spread_ratio']:.2f} x gold)"
+    if check["kind"] == "entities":
+        return f"COLLAPSED ({check['predicted_entities']} entities found, gold {check['gold_entities']})"
     return f"COLLAPSED ({check['top_share']:.0%} {check['top_label']!s})"
 
 
@@ -75,7 +80,10 @@ def verdict(checks: list[dict], kept_seed: int | None = None, kept_collapsed: bo
     if not fired:
         return result | {"collapsed": False}
     first = fired[0]
-    if first["kind"] == "regression":
+    if first["kind"] == "entities":
+        what = (f"it finds {first['predicted_entities']} entities ({first['right_entities']} right) where the "
+                f"validation set has {first['gold_entities']} (entity F1 {first['entity_f1']:.2f})")
+    elif first["kind"] == "regression":
         what = (f"its predictions are nearly constant (spread {first['spread_ratio']:.2f} x the gold values', "
                 f"under {REGRESSION_SPREAD})")
     else:
@@ -85,3 +93,16 @@ def verdict(checks: list[dict], kept_seed: int | None = None, kept_collapsed: bo
     message = (f"the fine-tuned model collapsed in {len(fired)} of {len(checks)} seed(s): {what}{kept}. Likely causes: "
                f"{CAUSES}. Try: {ADVICE}.")
     return result | {"collapsed": True, "message": message, "causes": CAUSES, "advice": ADVICE}
+
+
+def entity_collapse(entities: dict, entity_f1: float, examples: int) -> dict:
+    """The check for entity tagging (entities.entity_scores' counts): collapsed when the model finds fewer than
+    a tenth as many entities as the gold holds (it answers `O` nearly everywhere, and its token accuracy is then
+    the `O` share) or when none of those it finds is right (entity F1 0). No verdict under MIN_EXAMPLES gold
+    entities."""
+    check = {"kind": "entities", "examples": examples, "gold_entities": entities["gold"],
+             "predicted_entities": entities["predicted"], "right_entities": entities["right"]}
+    if entities["gold"] < MIN_EXAMPLES:
+        return check | {"collapsed": None, "reason": "too few gold entities"}
+    collapsed = entities["predicted"] < ENTITY_SHARE * entities["gold"] or entities["right"] == 0
+    return check | {"collapsed": collapsed, "entity_f1": round(entity_f1, 4), "threshold": ENTITY_SHARE}

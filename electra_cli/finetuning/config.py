@@ -35,7 +35,8 @@ class FinetuneConfig:
     label_field: str = "label"  # column with the label (a class name or a number for regression)
     tokens_field: str = "tokens"  # token classification: list of words (JSONL)
     tags_field: str = "tags"  # token classification: list of tags (JSONL)
-    metric: str = ""  # accuracy, f1_accuracy, mcc or pearson_spearman; "" = by task type
+    characters: bool | None = None  # tagging: every token one position, itself or [UNK] (CLUENER's CNerTokenizer); unset: when every training token is one character
+    metric: str = ""  # accuracy, f1_accuracy, mcc, pearson_spearman or entity; "" = by task type (tagging with B-/I-/E-/S- tags: entity)
     max_seq_len: int = 128  # longer inputs are truncated
     # A list for lr, layer_decay, weight_decay, epochs, warmup_ratio or batch_size is a search (SEARCHABLE): every
     # combination is trained for every seed and the best validation median wins.

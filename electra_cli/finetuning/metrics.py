@@ -45,6 +45,9 @@ METRIC_SETS = {
     "f1_accuracy": ({"f1": f1_binary, "accuracy": accuracy}, "f1"),
     "mcc": ({"mcc": mcc, "accuracy": accuracy}, "mcc"),
     "pearson_spearman": ({"pearson": pearson, "spearman": spearman}, "pearson"),
+    # tagging with BIO/IOB2/BIOES tags: entity-level micro F1 (entities.entity_scores, over whole sentences) and
+    # token accuracy as the second figure
+    "entity": ({"accuracy": accuracy}, "entity_f1"),
 }
 
 

@@ -25,7 +25,8 @@ from electra_cli.core.errors import DataError, UsageError
 from electra_cli.core.precision import resolve_precision
 from electra_cli.finetuning import collapse as collapse_lib
 from electra_cli.finetuning import metrics as metriclib
-from electra_cli.finetuning import search
+from electra_cli.finetuning import search, tagging
+from electra_cli.finetuning.entities import entity_records, entity_scores, is_entity_tagset
 from electra_cli.finetuning.config import (
     SEARCHABLE,
     FinetuneConfig,
@@ -52,13 +53,19 @@ METRICS_FILE = "metrics.json"
 
 @dataclass
 class Examples:
-    """Tokenized examples of one file: features per example and labels (ids, floats or per-token ids)."""
+    """Tokenized examples of one file: features per example and labels (ids, floats or per-token ids).
+
+    Tagging: the features are windows (`tagging.Window`, several for a sentence longer than the model), and
+    `sentences` holds each sentence's words, gold tags (None where unlabelled) and id, which scores and prediction
+    files read, one tag per word."""
 
     path: Path
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     labels: list
     texts: list[str]
+    sentences: list[tuple[list[str], list[str] | None, object]] | None = None
+    windows: list[tagging.Window] | None = None
 
 
 def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None, header: bool = True,
@@ -101,56 +108,74 @@ def load_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | N
     return Examples(path, encoded["input_ids"], types, labels, texts)
 
 
-def _load_token_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None) -> Examples:
-    """JSONL with token and tag lists, or CoNLL-style text (one `token ... tag` per line, blank between)."""
-    sentences: list[tuple[list[str], list[str], str]] = []
+def looks_like_tags(path: Path | None, cfg: FinetuneConfig) -> bool:
+    """Whether a file's first row holds token and tag lists (`cfg.tokens_field`, `cfg.tags_field`) and no text
+    column: tagging data, whatever the default task type says (as QA's layout is recognised)."""
+    if path is None or not Path(path).is_file() or Path(path).suffix.lower() not in (".jsonl", ".ndjson", ".json", ".parquet"):
+        return False
+    try:
+        _, first = next(iter(read_records(path)))
+    except (StopIteration, DataError, UnicodeError, ValueError):
+        return False
+    return (isinstance(first.get(cfg.tokens_field), list) and isinstance(first.get(cfg.tags_field), list)
+            and cfg.text_field not in first)
+
+
+def read_tagged(path: Path, cfg: FinetuneConfig) -> list[tuple[list[str], list[str], str, object]]:
+    """(words, tags, location, id) per sentence: JSONL with token and tag lists (and an optional `id`), or
+    CoNLL-style text (one `token ... tag` per line, blank between; a line `  TAG` is a space character's)."""
+    sentences = []
     if Path(path).suffix.lower() in (".jsonl", ".json", ".ndjson"):
         for location, record in read_records(path):
             tokens = require_field(record, cfg.tokens_field, location)
             tags = require_field(record, cfg.tags_field, location)
             if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags):
                 raise DataError(f"{location}: {cfg.tokens_field!r} and {cfg.tags_field!r} must be lists of equal length")
-            sentences.append(([str(t) for t in tokens], [str(t) for t in tags], location))
-    else:
-        tokens, tags = [], []
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.split()
-                if not parts or line.startswith("-DOCSTART-"):
-                    if tokens:
-                        sentences.append((tokens, tags, f"{path}:{lineno}"))
-                    tokens, tags = [], []
-                    continue
-                if len(parts) < 2:
-                    raise DataError(f"{path}:{lineno}: expected 'token ... tag' (CoNLL format)")
-                tokens.append(parts[0])
-                tags.append(parts[-1])
-        if tokens:
-            sentences.append((tokens, tags, f"{path}:end"))
+            sentences.append(([str(t) for t in tokens], [str(t) for t in tags], location, record.get("id")))
+        return sentences
+    tokens, tags = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            token, tag = tagging.conll_line(line)
+            if tag is None or line.startswith("-DOCSTART-"):
+                if tokens:
+                    sentences.append((tokens, tags, f"{path}:{lineno}", None))
+                tokens, tags = [], []
+                continue
+            if token is None:
+                raise DataError(f"{path}:{lineno}: expected 'token ... tag' (CoNLL format)")
+            tokens.append(token)
+            tags.append(tag)
+    if tokens:
+        sentences.append((tokens, tags, f"{path}:end", None))
+    return sentences
+
+
+def _load_token_examples(path: Path, cfg: FinetuneConfig, tokenizer, label2id: dict | None) -> Examples:
+    """Tagged sentences as windows labelled at each word's first piece (tagging.py); `cfg.characters` None is
+    decided here, from the (training) file: every token one character."""
+    sentences = read_tagged(path, cfg)
     if not sentences:
         raise DataError(f"{path}: no examples")
     if label2id is not None:
-        for _, tags, location in sentences:
+        for _, tags, location, _ in sentences:
             unknown = sorted(set(tags) - set(label2id))
             if unknown:
                 raise DataError(f"{location}: tag {unknown[0]!r} is not in the training set")
-    encoded = tokenizer([s[0] for s in sentences], is_split_into_words=True, truncation=True, max_length=cfg.max_seq_len)
-    labels = []
-    for i, (_, tags, _) in enumerate(sentences):
-        previous, row = None, []
-        for word in encoded.word_ids(i):
-            row.append(-100 if word is None or word == previous else tags[word])  # label the first piece only
-            previous = word
-        labels.append(row)
-    types = encoded.get("token_type_ids") or [[0] * len(ids) for ids in encoded["input_ids"]]
-    return Examples(path, encoded["input_ids"], types, labels, [" ".join(s[0]) for s in sentences])
+    if cfg.characters is None:
+        cfg.characters = tagging.single_characters([s[0] for s in sentences])
+    windows = tagging.windows(tokenizer, [s[0] for s in sentences], cfg.max_seq_len, cfg.characters)
+    labels = [[-100 if word is None else sentences[w.sentence][1][word] for word in w.first_of] for w in windows]
+    joiner = "" if cfg.characters else " "
+    return Examples(path, [w.input_ids for w in windows], [[0] * len(w.input_ids) for w in windows], labels,
+                    [joiner.join(s[0]) for s in sentences], [(s[0], s[1], s[3]) for s in sentences], windows)
 
 
 def label_maps(train: Examples, cfg: FinetuneConfig) -> tuple[dict, dict] | tuple[None, None]:
     if cfg.task_type == "regression":
         return None, None
     if cfg.task_type == "token-classification":
-        names = {tag for row in train.labels for tag in row if tag != -100}
+        names = {tag for _, tags, _ in train.sentences for tag in tags}
     else:
         names = set(train.labels)
     ordered = sorted(names, key=lambda n: (0, float(n)) if _is_number(n) else (1, n))
@@ -172,6 +197,14 @@ def encode_labels(examples: Examples, cfg: FinetuneConfig, label2id: dict | None
     if cfg.task_type == "token-classification":
         return [[label2id[t] if t != -100 else -100 for t in row] for row in examples.labels]
     return [label2id[label] for label in examples.labels]
+
+
+def evaluation_gold(examples: Examples, cfg: FinetuneConfig, label2id: dict | None) -> list:
+    """The gold answers predictions are scored against: per tagged sentence, one tag id per word (every word,
+    windows merged); otherwise the labels as trained on."""
+    if cfg.task_type == "token-classification":
+        return [[label2id[t] for t in tags] for _, tags, _ in examples.sentences]
+    return encode_labels(examples, cfg, label2id)
 
 
 def collate(examples: Examples, labels: list | None, indices: Sequence[int], pad_id: int, cfg: FinetuneConfig) -> dict:
@@ -269,7 +302,7 @@ def finetune(
     test = load_examples(test_file, cfg, tokenizer, label2id, header) if test_file else None
     base_config = AutoConfig.from_pretrained(model_dir)
     settings = search.expand(cfg, base_config.hidden_size, base_config.num_hidden_layers, SEARCHABLE)
-    metric_set = cfg.metric or {"regression": "pearson_spearman"}.get(cfg.task_type, "accuracy")
+    metric_set = cfg.metric or default_metric(cfg, id2label)
     key = metriclib.headline(metric_set)
     console.print(
         f"finetune: {len(train.labels):,} train / {len(validation.labels):,} validation examples, "
@@ -319,6 +352,7 @@ def finetune(
             "config": asdict(chosen.cfg) | {"lr": chosen.lr, "layer_decay": chosen.decay, "metric": metric_set,
                                             "double_unordered": bool(cfg.double_unordered)},
             "collapse": verdict,
+            **({"per_type": kept["per_type"]} if "per_type" in kept else {}),
             "search": {name: field_values(getattr(cfg, name)) if name != "lr" or cfg.lr else search.auto_lrs(
                 base_config.hidden_size) for name in SEARCHABLE},
             **search.summary_fields(settings, summaries, runs, best),
@@ -333,6 +367,14 @@ def finetune(
     log.info("wrote %s: %s, %s median %s %.4f over %d seed(s), kept seed %d", out, summary["task"],
              chosen.label(), key, summary["median"], len(chosen_runs), summary["kept_seed"])
     return summary
+
+
+def default_metric(cfg: FinetuneConfig, id2label: dict | None) -> str:
+    """The metric set a run is judged by when none is given: entity F1 for BIO/IOB2/BIOES tagging (what everyone
+    reports for NER), Pearson/Spearman for regression, accuracy otherwise."""
+    if cfg.task_type == "token-classification" and is_entity_tagset(id2label.values()):
+        return "entity"
+    return {"regression": "pearson_spearman"}.get(cfg.task_type, "accuracy")
 
 
 def validation_to_trackers(trackers, settings: list, then: ValidationHook | None) -> ValidationHook | None:
@@ -397,7 +439,7 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
     elif cfg.head == "reference" and cfg.task_type != "token-classification" and seed == cfg.seeds[0]:
         log.warning("head = 'reference' is for ELECTRA models; %s keeps its own head", type(model).__name__)
     labels = encode_labels(train, cfg, label2id)
-    gold = encode_labels(validation, cfg, label2id)
+    gold = evaluation_gold(validation, cfg, label2id)
     weights = class_weights(labels, len(id2label)).to(accelerator.device) if cfg.class_weights == "balanced" else None
     steps_per_epoch = math.ceil(len(train.input_ids) / cfg.batch_size)
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
@@ -428,7 +470,7 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
                 if step in checks:  # in fp32, as the model is saved and predict runs it
                     with full_precision(accelerator.unwrap_model(model)) as plain:
                         predictions = predict_examples(plain, validation, cfg, pad_id, accelerator.device)
-                    scores = score(metric_set, cfg, gold, predictions)
+                    scores = score(metric_set, cfg, gold, predictions, id2label)
                     last = {"step": step, "epoch": round(epoch, 3), **scores}
                     curve.append(last)
                     if on_validation is not None:
@@ -453,14 +495,18 @@ def train_one_seed(cfg, model_dir, tokenizer, train, validation, id2label, label
         unwrapped.classifier = unwrapped.classifier.as_electra_head(unwrapped.config)
     validation_scores = {k: v for k, v in point.items() if k not in ("step", "epoch")}
     result = {"seed": seed, "validation": validation_scores, "epoch": point["epoch"], "step": point["step"],
-              "curve": curve, "collapse": collapse_check(cfg, gold, predictions, id2label),
+              "curve": curve, "collapse": collapse_check(cfg, gold, predictions, id2label, metric_set),
               "seconds": round(time.time() - started, 1)}
+    if metric_set == "entity":  # per type, at the kept point
+        result["per_type"] = entity_scores(*tag_names(gold, predictions, id2label))["per_type"]
     seed_dir.mkdir(parents=True, exist_ok=True)
     unwrapped.save_pretrained(seed_dir, safe_serialization=True)
     tokenizer.save_pretrained(seed_dir)
     record_max_seq_len(seed_dir, cfg.max_seq_len)  # predict and pipeline() truncate as training did
-    (seed_dir / FOLDER_CONFIG_FILE).write_text(json.dumps({"task_type": cfg.task_type,
-                                                           "max_seq_len": cfg.max_seq_len}, indent=2) + "\n")
+    folder_config = {"task_type": cfg.task_type, "max_seq_len": cfg.max_seq_len}
+    if cfg.task_type == "token-classification":  # predict reads rows as training did
+        folder_config["characters"] = bool(cfg.characters)
+    (seed_dir / FOLDER_CONFIG_FILE).write_text(json.dumps(folder_config, indent=2) + "\n")
     write_predictions(seed_dir / "validation_predictions.jsonl", validation, predictions, cfg, id2label)
     return result
 
@@ -479,9 +525,13 @@ def class_weights(labels: list, classes: int) -> torch.Tensor:
     return torch.where(counts > 0, len(flat) / (classes * counts.clamp(min=1)), torch.zeros_like(counts))
 
 
-def collapse_check(cfg: FinetuneConfig, gold: list, logits: list, id2label: dict | None) -> dict:
+def collapse_check(cfg: FinetuneConfig, gold: list, logits: list, id2label: dict | None,
+                   metric_set: str = "") -> dict:
     if cfg.task_type == "regression":
         return collapse_lib.regression_collapse(gold, [float(x[0]) for x in logits])
+    if cfg.task_type == "token-classification" and metric_set == "entity":
+        scores = entity_scores(*tag_names(gold, logits, id2label))
+        return collapse_lib.entity_collapse(scores["entities"], scores["entity_f1"], len(gold))
     if cfg.task_type == "token-classification":
         return collapse_lib.classification_collapse(*token_labels(gold, logits), id2label)
     return collapse_lib.classification_collapse(gold, [int(x.argmax()) for x in logits], id2label)
@@ -500,12 +550,16 @@ def score_saved_model(folder: Path, examples: Examples, cfg: FinetuneConfig, met
     model = model_class.from_pretrained(folder).to(device)
     predictions = predict_examples(model, examples, cfg, tokenizer.pad_token_id or 0, device)
     write_predictions(folder / "test_predictions.jsonl", examples, predictions, cfg, id2label)
-    return score(metric_set, cfg, encode_labels(examples, cfg, label2id), predictions)
+    gold = evaluation_gold(examples, cfg, label2id)
+    scores = score(metric_set, cfg, gold, predictions, id2label)
+    if metric_set == "entity":
+        scores["per_type"] = entity_scores(*tag_names(gold, predictions, id2label))["per_type"]
+    return scores
 
 
 @torch.no_grad()
 def predict_examples(model, examples: Examples, cfg: FinetuneConfig, pad_id: int, device) -> list:
-    """Logits per example (a list per token for token classification)."""
+    """Logits per example; for tagging, (words, labels) per sentence, every word read from its best window."""
     model.eval()
     outputs = []
     for start in range(0, len(examples.input_ids), cfg.eval_batch_size):
@@ -516,33 +570,49 @@ def predict_examples(model, examples: Examples, cfg: FinetuneConfig, pad_id: int
             n = len(examples.input_ids[i])
             outputs.append(logits[row, :n] if cfg.task_type == "token-classification" else logits[row])
     model.train()
+    if examples.windows is not None:
+        return tagging.word_logits(examples.windows, outputs, [len(words) for words, _, _ in examples.sentences])
     return outputs
 
 
-def score(metric_set: str, cfg: FinetuneConfig, gold: list, logits: list) -> dict:
+def score(metric_set: str, cfg: FinetuneConfig, gold: list, logits: list, id2label: dict | None = None) -> dict:
     if cfg.task_type == "regression":
         return metriclib.compute(metric_set, gold, [float(x[0]) for x in logits])
     if cfg.task_type == "token-classification":
-        return metriclib.compute(metric_set, *token_labels(gold, logits))
+        scores = metriclib.compute(metric_set, *token_labels(gold, logits))
+        if metric_set == "entity":  # the headline first
+            entity = entity_scores(*tag_names(gold, logits, id2label))
+            scores = {k: entity[k] for k in ("entity_f1", "entity_precision", "entity_recall")} | scores
+        return scores
     return metriclib.compute(metric_set, gold, [int(x.argmax()) for x in logits])
 
 
 def token_labels(gold: list, logits: list) -> tuple[list[int], list[int]]:
-    """Gold and predicted tag ids of every labelled token (first word pieces; -100 elsewhere is skipped)."""
+    """Gold and predicted tag ids of every word, flattened (-100, if any, skipped)."""
     pairs = [(g, int(p)) for row, lg in zip(gold, logits) for g, p in zip(row, lg.argmax(-1)) if g != -100]
     return [g for g, _ in pairs], [p for _, p in pairs]
 
 
+def tag_names(gold: list, logits: list, id2label: dict) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted tags per sentence, as names (what entity spans are read from)."""
+    return ([[id2label[int(g)] for g in row] for row in gold],
+            [[id2label[int(p)] for p in lg.argmax(-1)] for lg in logits])
+
+
 def write_predictions(path: Path, examples: Examples, logits: list, cfg: FinetuneConfig, id2label: dict | None) -> None:
     with open(path, "w", encoding="utf-8") as f:
+        if cfg.task_type == "token-classification":  # one tag per word, the gold beside, the entities found
+            for (words, gold, key), text, lg in zip(examples.sentences, examples.texts, logits):
+                tags = [id2label[int(i)] for i in lg.argmax(-1)]
+                row = {"id": key} if key is not None else {}
+                row |= {"text": text, "tokens": words, "tags": tags, "gold": gold,
+                        "entities": entity_records(words, tags, bool(cfg.characters))}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
         for text, gold, lg in zip(examples.texts, examples.labels, logits):
             if cfg.task_type == "regression":
                 row = {"text": text, "score": float(lg[0]), "gold": gold}
-            elif cfg.task_type == "token-classification":
-                row = {"text": text, "tags": [id2label[int(i)] for i in lg.argmax(-1)]}
             else:
                 probs = torch.softmax(lg, -1)
                 row = {"text": text, "label": id2label[int(probs.argmax())], "score": float(probs.max()), "gold": gold}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-

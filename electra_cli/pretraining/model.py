@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers.activations import ACT2FN
 
 from electra_cli.core.errors import UsageError
 from electra_cli.vocab.wordpiece import OUR_SPECIAL_IDS
@@ -51,6 +52,10 @@ class ModelConfig:
     mask_prob: float = MASK_PROB  # share of real tokens masked
     # whole-word: every token of a chosen word (## pieces, or Chinese words from `shard --segment rjieba`)
     masking: Literal["token", "whole-word"] = "token"
+    # The function a published config may choose otherwise (pretrain --init-* takes them from its folders):
+    hidden_act: str = "gelu"  # feed-forward activation, by transformers' name (gelu, gelu_new, relu, ...)
+    layer_norm_eps: float = 1e-12  # LayerNorm epsilon (Google's and HFL's models: 1e-12)
+    position_embedding_type: Literal["absolute", "relative_key", "relative_key_query"] = "absolute"
 
     def __post_init__(self) -> None:
         problems = []
@@ -62,6 +67,10 @@ class ModelConfig:
             problems.append("model.layers, model.hidden and model.embedding must be positive")
         if not 0 < self.mask_prob < 1:
             problems.append(f"model.mask_prob must be in (0, 1), got {self.mask_prob}")
+        if self.hidden_act not in ACT2FN:
+            problems.append(f"model.hidden_act {self.hidden_act!r} is not an activation transformers knows")
+        if not self.layer_norm_eps > 0:
+            problems.append(f"model.layer_norm_eps must be > 0, got {self.layer_norm_eps}")
         if problems:
             raise UsageError("; ".join(problems))
 
@@ -86,6 +95,9 @@ def hf_configs(cfg: ModelConfig, vocab_size: int, pad_id: int = OUR_SPECIAL_IDS[
         max_position_embeddings=cfg.max_position,
         type_vocab_size=2,
         pad_token_id=pad_id,
+        hidden_act=cfg.hidden_act,
+        layer_norm_eps=cfg.layer_norm_eps,
+        position_embedding_type=cfg.position_embedding_type,
     )
     disc = ElectraConfig(
         hidden_size=cfg.hidden,

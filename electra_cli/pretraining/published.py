@@ -32,8 +32,10 @@ DISCRIMINATOR_KINDS = {"ElectraForPreTraining": "electra", "ElectraForMaskedLM":
                        "BertForMaskedLM": "bert-mlm", "BertForPreTraining": "bert-mlm", "BertModel": "encoder",
                        "ElectraModel": "encoder"}
 ENCODER_PARTS = ("embeddings.", "embeddings_project.", "encoder.")  # what the discriminator's `electra.` holds
-# What the model code here builds; a published config that differs cannot be started from exactly.
-EXPECTED = {"hidden_act": "gelu", "type_vocab_size": 2, "position_embedding_type": "absolute"}
+# What the model code here builds; a published config that differs cannot be started from exactly (refused).
+EXPECTED = {"type_vocab_size": 2, "tie_word_embeddings": True}
+# Config values that change the function, carried into the model (ModelConfig field -> transformers' default).
+FUNCTION_FIELDS = {"hidden_act": "gelu", "layer_norm_eps": 1e-12, "position_embedding_type": "absolute"}
 SIZE_FIELDS = ("layers", "hidden", "embedding", "heads", "intermediate", "max_position", "generator_hidden_size",
                "generator_heads", "generator_intermediate")
 
@@ -127,20 +129,21 @@ def read_source(role: str, folder: Path) -> Source:
 
 
 def source_sizes(sources: dict[str, Source], recipe) -> dict:
-    """ModelConfig sizes the sources fix (sizes of a model not given follow the recipe's rules)."""
+    """ModelConfig sizes (and FUNCTION_FIELDS: activation, LayerNorm epsilon, position embeddings) the sources fix;
+    sizes of a model not given follow the recipe's rules."""
     disc, gen = sources.get("discriminator"), sources.get("generator")
     sizes: dict = {}
     if disc is not None:
         c = disc.config
         sizes.update(layers=c["num_hidden_layers"], hidden=c["hidden_size"], heads=c["num_attention_heads"],
                      embedding=c.get("embedding_size", c["hidden_size"]), intermediate=c["intermediate_size"],
-                     max_position=c["max_position_embeddings"])
+                     max_position=c["max_position_embeddings"], **function_fields(c))
     if gen is not None:
         c = gen.config
         sizes.update(generator_hidden_size=c["hidden_size"], generator_heads=c["num_attention_heads"],
                      generator_intermediate=c["intermediate_size"])
         same = dict(layers=c["num_hidden_layers"], embedding=c.get("embedding_size", c["hidden_size"]),
-                    max_position=c["max_position_embeddings"])
+                    max_position=c["max_position_embeddings"], **function_fields(c))
         if disc is None:  # the discriminator is built around the generator: hidden = generator hidden / multiplier
             hidden = round(c["hidden_size"] / recipe.generator_multiplier)
             sizes.update(same, hidden=hidden, heads=max(1, hidden // 64), intermediate=4 * hidden)
@@ -148,8 +151,13 @@ def source_sizes(sources: dict[str, Source], recipe) -> dict:
             clash = [f"{k} {sizes[k]} vs {v}" for k, v in same.items() if sizes[k] != v]
             if clash:
                 raise UsageError(f"{disc.folder} and {gen.folder} do not fit one ELECTRA (the discriminator and the "
-                                 f"generator share depth, embedding and positions): {'; '.join(clash)}")
+                                 f"generator share depth, embedding, positions and their function): {'; '.join(clash)}")
     return sizes
+
+
+def function_fields(config: dict) -> dict:
+    """A published config's FUNCTION_FIELDS, transformers' defaults where it says nothing (as transformers reads it)."""
+    return {key: config.get(key, default) for key, default in FUNCTION_FIELDS.items()}
 
 
 def vocab_size_of(sources: dict[str, Source]) -> int:
@@ -174,7 +182,8 @@ def apply_sources(cfg, sources: dict[str, Source], explicit: dict[str, object]) 
     if "discriminator" in sources:
         cfg.model.dropout = float(sources["discriminator"].config.get("hidden_dropout_prob", cfg.model.dropout))
     cfg.init.sources = [s.record() for s in sources.values()]
-    shown = ", ".join(f"{k} {v}" for k, v in sizes.items() if k in ("layers", "hidden", "embedding", "heads"))
+    shown = ", ".join(f"{k} {v}" for k, v in sizes.items() if k in ("layers", "hidden", "embedding", "heads")
+                      or FUNCTION_FIELDS.get(k, v) != v)  # an activation or epsilon of its own: said
     log.info("model sizes from the init folders (%s); the recipe's [model] sizes are ignored", shown)
 
 

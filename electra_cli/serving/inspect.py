@@ -1,7 +1,7 @@
 """`electra-cli inspect DIR`: what a folder is and what it can be used for, before a user commits hours to it.
 
 It recognises a published HF model folder (architecture, sizes, its tokenizer as transformers builds it, the
-settings sharding switches off), and our own folders: a vocab folder, a shards folder, a pretraining run, one of
+settings sharding switches off), a TF1 release folder (vocab.txt + checkpoint), and our own folders: a vocab folder, a shards folder, a pretraining run, one of
 its checkpoints, a fine-tuned model. For each role (`shard --vocab`, `pretrain --init-discriminator`,
 `--init-generator`, `finetune --model`, `predict --model`) it says yes, or why not, by asking the same checks the
 commands themselves run, so the answer cannot drift from what the command will do.
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from electra_cli.core.errors import ElectraCliError, UsageError
 from electra_cli.pretraining.checkpoint import COMPLETE, complete_checkpoints
-from electra_cli.pretraining.published import WEIGHT_FILES, read_source
+from electra_cli.pretraining.published import WEIGHT_FILES, read_source, tf1_sources
+from electra_cli.pretraining.tf_checkpoint import find_checkpoint
 from electra_cli.serving.predict import check_classifier_folder
 from electra_cli.shards.write import MANIFEST as SHARDS_MANIFEST
 from electra_cli.shards.write import load_manifest
@@ -43,10 +44,12 @@ def inspect_folder(folder: Path) -> dict:
                        {"pretrain --resume": _yes(f"pretrain --out RUN --resume {folder}")}, {})
     if (folder / "config.toml").is_file() or (folder / "checkpoints").is_dir():
         return _run(folder)
+    if find_checkpoint(folder) is not None and not any((folder / f).is_file() for f in WEIGHT_FILES):
+        return _tf1(folder)
     if (folder / "config.json").is_file():
         return _model(folder)
     raise UsageError(f"{folder}: not a folder electra-cli knows (no config.json, {VOCAB_MANIFEST}, {SHARDS_MANIFEST}, "
-                     "config.toml or checkpoints/)")
+                     "config.toml, checkpoints/ or a TensorFlow checkpoint *.index)")
 
 
 def _yes(how: str) -> dict:
@@ -132,6 +135,35 @@ def _init_role(role: str, folder: Path, vocab: dict | None, shard_role: dict) ->
         raise UsageError(shard_role["why"])
     shards_hint = f"shards made with --vocab {folder}" if vocab else "shards made with its vocabulary"
     return f"pretrain --shards SHARDS --init-{role} {folder} (sizes from its config; {shards_hint})"
+
+
+def _tf1(folder: Path) -> dict:
+    """A TF1 release (google-research/electra's, HFL's): vocab.txt, a checkpoint, perhaps a config JSON. pretrain
+    reads it as both models at once (`--init-from`); finetune and predict need HF folders (`convert --from-tf`)."""
+    prefix = find_checkpoint(folder)
+    vocab, shard_role = _vocabulary(folder)
+    convert = f"a TensorFlow checkpoint: `convert --from-tf {folder} --out DIR` writes HF folders for this"
+    roles = {role: _no(convert) for role in ROLES}
+    roles["shard --vocab"] = shard_role
+    roles["pretrain --init-from"] = _check(lambda: _tf1_init_role(folder))
+    for role in ("discriminator", "generator"):
+        roles[f"pretrain --init-{role}"] = _no(f"a TensorFlow checkpoint holds both models: use --init-from {folder}")
+    sizes = {}
+    try:
+        config = tf1_sources(folder)["discriminator"].config
+        sizes = {short: config[key] for key, short in SIZE_KEYS.items() if key in config}
+    except (ElectraCliError, KeyError):  # the role above says why
+        pass
+    summary = (f"a TensorFlow 1 ELECTRA checkpoint ({prefix.name}), {sizes.get('layers')} layers, hidden "
+               f"{sizes.get('hidden')}" if sizes else f"a TensorFlow 1 checkpoint ({prefix.name}), not ELECTRA's")
+    return _report(folder, "tf1 checkpoint", summary, roles, {"checkpoint": prefix.name, "sizes": sizes, "vocab": vocab})
+
+
+def _tf1_init_role(folder: Path) -> str:
+    """pretrain's own reading of the folder (tf1_sources: shapes, config JSON, vocab.txt)."""
+    sources = tf1_sources(folder)
+    hidden = ", ".join(f"{role} hidden {s.config['hidden_size']}" for role, s in sources.items())
+    return f"pretrain --shards SHARDS --init-from {folder} ({hidden}; shards made with --vocab {folder})"
 
 
 def _vocab_folder(folder: Path) -> dict:

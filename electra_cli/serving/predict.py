@@ -1,6 +1,6 @@
 """Batched inference with a fine-tuned folder over CSV/TSV/JSONL/Parquet, streaming, whatever task it was tuned
 for: sequence classification (id, label, score) or regression (id, score); token classification (id, tokens,
-tags, scores: one tag per word); extractive QA (id, answer, score, start, end: character offsets in the context,
+tags, scores: one tag per word, every word however long the row, with the text and its entities); extractive QA (id, answer, score, start, end: character offsets in the context,
 and an empty answer where the folder's qa_config.json says "no answer").
 
 Inputs are cut where fine-tuning cut them: the length the folder records (finetune_config.json or qa_config.json,
@@ -32,17 +32,20 @@ import torch
 from electra_cli.core.atomic import atomic_file, check_output_file
 from electra_cli.core.console import log, quiet_transformers
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.finetuning import tagging
+from electra_cli.finetuning.entities import entity_records
 from electra_cli.finetuning.steps import FOLDER_CONFIG_FILE
 from electra_cli.pretraining.export import exported_discriminator
 from electra_cli.qa.data import QAExample, build_features
 from electra_cli.qa.decode import apply_threshold, decode
 from electra_cli.qa.train import QA_CONFIG_FILE, window_logits
 from electra_cli.text.tables import read_records, require_field
+from electra_cli.vocab.published import read_json
 
 MODEL_CLASSES = {"sequence": "AutoModelForSequenceClassification", "token": "AutoModelForTokenClassification",
                  "qa": "AutoModelForQuestionAnswering"}
 # input columns with these names are kept as input_<name>
-PREDICTION_KEYS = ("id", "label", "score", "tokens", "tags", "scores", "answer", "start", "end")
+PREDICTION_KEYS = ("id", "label", "score", "tokens", "tags", "scores", "entities", "answer", "start", "end")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CHUNK_ROWS = 8192  # rows read, tokenized, sorted and labelled together (QA: questions, whose windows multiply)
 QA_CHUNK_ROWS = 1024
@@ -102,6 +105,8 @@ def predict(
         options |= {"text_field": text_field, "max_seq_len": length}
         if kind == "sequence":
             options["text_pair_field"] = text_pair_field
+        else:
+            options["characters"] = bool(folder_settings(model_dir).get("characters"))
     log.info("predict: inputs cut at %d tokens (%s), %s on %s", length,
              "--max-seq-len" if max_seq_len else "as fine-tuned", precision, device.type)
     if out is None:
@@ -120,15 +125,20 @@ def sequence_length(model_dir: Path, config, tokenizer, requested: int = 0) -> i
     if requested:
         return checked_length(requested, config)
     positions = getattr(config, "max_position_embeddings", None) or 512
-    path = model_dir / FOLDER_CONFIG_FILE
-    if path.is_file():
+    settings = folder_settings(model_dir)
+    if settings:
         try:
-            recorded = int(json.loads(path.read_text(encoding="utf-8"))["max_seq_len"])
+            recorded = int(settings["max_seq_len"])
         except (ValueError, KeyError, TypeError) as err:
-            raise DataError(f"{path}: no valid max_seq_len ({err})") from None
+            raise DataError(f"{model_dir / FOLDER_CONFIG_FILE}: no valid max_seq_len ({err})") from None
         return min(recorded, positions)
     limit = tokenizer.model_max_length  # transformers' "no limit" is a huge integer
     return min(int(limit), positions) if limit and limit < 1_000_000 else positions
+
+
+def folder_settings(model_dir: Path) -> dict:
+    """finetune_config.json of a classification/tagging folder (task type, max_seq_len, characters); {} if none."""
+    return read_json(Path(model_dir) / FOLDER_CONFIG_FILE)
 
 
 def checked_length(requested: int, config) -> int:
@@ -247,32 +257,44 @@ def write_predictions(sink, model, tokenizer, input_file: Path, device, text_fie
 
 
 def write_token_predictions(sink, model, tokenizer, input_file: Path, device, text_field: str, id_field: str,
-                            keep_fields: bool, batch_size: int, max_seq_len: int) -> int:
-    """One tag per word: a row's `text_field` is a list of words or a string split at whitespace (a row without
-    the default "text" field but with "tokens", as finetune's JSONL, reads that). A word's tag is its first word
-    piece's, as finetune trains; words cut off by max_seq_len get tag null."""
+                            keep_fields: bool, batch_size: int, max_seq_len: int, characters: bool = False) -> int:
+    """One tag per word, read as finetune trained (finetuning/tagging.py): a row's `text_field` is a list of words
+    or a string, split into characters for a character-level folder (every character one position, itself or
+    [UNK]) and at whitespace otherwise (a row without the default "text" field but with "tokens", as finetune's
+    JSONL, reads that). Words past max_seq_len are read from overlapping windows, so every word is tagged. Each
+    row also gets its text and its entities (type, start, end inclusive, text): for characters, offsets into the
+    text, so text[start:end + 1] is the entity."""
     def read(location, record):
         field = "tokens" if text_field == "text" and "text" not in record and "tokens" in record else text_field
         value = require_field(record, field, location)
-        return [str(w) for w in value] if isinstance(value, list) else str(value).split()
+        if isinstance(value, list):
+            words = [str(w) for w in value]
+            return words, ("" if characters else " ").join(words)
+        return (list(str(value)) if characters else str(value).split()), str(value)
 
     names = model.config.id2label
     count = 0
-    for heads, words in in_chunks(input_file, CHUNK_ROWS, id_field, keep_fields, read):
-        encoded = encode(tokenizer, words, max_seq_len=max_seq_len, is_split_into_words=True)
-        probs = torch.softmax(sorted_logits(model, encoded, batch_size, device), -1)  # (N, T, labels)
-        best = probs.max(-1)
-        tag_ids, tag_scores = best.indices.tolist(), best.values.tolist()
+    for heads, rows in in_chunks(input_file, CHUNK_ROWS, id_field, keep_fields, read):
+        sentences = [words for words, _ in rows]
+        cut = tagging.windows(tokenizer, sentences, max_seq_len, characters)
+        width = max(len(w.input_ids) for w in cut)
+        ids = np.full((len(cut), width), tokenizer.pad_token_id or 0, dtype=np.int64)
+        mask = np.zeros((len(cut), width), dtype=np.int64)
+        for row, window in enumerate(cut):
+            ids[row, : len(window.input_ids)] = window.input_ids
+            mask[row, : len(window.input_ids)] = 1
+        encoded = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": mask}
+        logits = sorted_logits(model, encoded, batch_size, device)  # (windows, T, labels)
+        per_word = tagging.word_logits(cut, list(logits), [len(words) for words in sentences])
         lines = []
-        for row, (head, sentence) in enumerate(zip(heads, words)):
-            tags, scores = [None] * len(sentence), [None] * len(sentence)
-            for position, word in enumerate(encoded.word_ids(row)):
-                if word is not None and tags[word] is None:  # the first piece of each word
-                    tags[word], scores[word] = names[tag_ids[row][position]], round(tag_scores[row][position], 6)
-            lines.append(json.dumps({**head, "tokens": sentence, "tags": tags, "scores": scores}, ensure_ascii=False,
-                                    default=str) + "\n")
+        for head, (words, text), word_logits in zip(heads, rows, per_word):
+            best = torch.softmax(word_logits, -1).max(-1)
+            tags = [names[i] for i in best.indices.tolist()]
+            record = {**head, "tokens": words, "tags": tags, "scores": [round(x, 6) for x in best.values.tolist()],
+                      "text": text, "entities": entity_records(words, tags, characters)}
+            lines.append(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         sink.write("".join(lines))
-        count += len(words)
+        count += len(rows)
     return count
 
 

@@ -1,9 +1,11 @@
 """`electra-cli merge`: parts from `shard --part I/N` -> one shards folder, the same bytes as one machine writes.
 
 The parts are checked first (all of one job, each part once, none missing, none damaged), then their chunks are
-streamed, one record batch at a time, through the one-machine writer (shards/write.py `ShardSink`) in the order
-the one-machine run builds them, and the manifest comes from the same function. Hostnames, times and N go to a
-separate provenance.json, so the shards and the manifest do not depend on how the work was spread.
+streamed, one record batch at a time, through the one-machine writer (shards/write.py `ShardSink`): part 1's,
+then part 2's..., which is the one-machine run's order (part I holds the I-th run of units). The corpus counts
+are the sums of the parts' (each counted only what its units hold), and the manifest comes from the same
+function as one machine's. Hostnames, times and N go to a separate provenance.json, so the shards and the
+manifest do not depend on how the work was spread.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow as pa
 from electra_cli.core.atomic import atomic_dir, check_output_dir, write_json_atomic
 from electra_cli.core.console import log
 from electra_cli.core.errors import DataError, UsageError
-from electra_cli.shards.parts import check_units_file, load_part, read_unit
+from electra_cli.shards.parts import PART_MANIFEST, Part, check_units_file, load_part, read_unit
 from electra_cli.shards.write import (
     MANIFEST,
     ShardJob,
@@ -47,24 +49,25 @@ def merge_parts(part_dirs: Sequence[Path], out: Path, overwrite: bool = False) -
     with atomic_dir(out) as tmp:
         sink = ShardSink(tmp, job, settings)
         # plain reads, not memory maps: a batch is freed once written, so memory stays flat however big the parts
-        sources = [pa.OSFile(str(folder / record["units_file"]["file"])) for folder, record in records]
-        try:
-            streams = [iter(pa.ipc.open_stream(source)) for source in sources]
-            for unit in range(first["units"]):  # part I holds the units I-1, I-1+N, ... in order
-                folder = records[unit % count][0]
-                number, result = read_unit(next(streams[unit % count]))
-                if number != unit:
-                    raise DataError(f"{folder}: holds chunk {number} where chunk {unit} was due (damaged part)")
-                sink.collect(result)
-            splits = sink.close()
-        finally:
-            for source in sources:
-                source.close()
+        for folder, record in records:
+            start, stop = record["unit_range"]
+            last = start
+            with pa.OSFile(str(folder / record["units_file"]["file"])) as source:
+                for batch in pa.ipc.open_stream(source):
+                    unit, result = read_unit(batch)
+                    if not last <= unit < stop:
+                        raise DataError(f"{folder}: holds a chunk of unit {unit} out of order or outside its units "
+                                        f"{start}-{stop - 1} (damaged part)")
+                    last = unit
+                    sink.collect(result)
+        splits = sink.close()
+        corpus = summed([record["corpus"] for _, record in records])
+        if not corpus["documents"]:
+            raise DataError(f"{records[0][0]}: no text found in the inputs (every file or record was skipped)")
         given = first["vocab"]
         vocab = vocab_record(given, Path(given["absolute"]), out)
         vocab["path"] = given["path"]  # as given to `shard`, as the one-machine run records it
-        manifest = shards_manifest(job, settings, vocab, splits, sink.counts, first["identity"]["inputs"],
-                                   first["corpus"])
+        manifest = shards_manifest(job, settings, vocab, splits, sink.counts, first["identity"]["inputs"], corpus)
         write_json_atomic(tmp / PROVENANCE, {
             "parts": count,
             "merged": {"host": socket.gethostname(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
@@ -74,6 +77,20 @@ def merge_parts(part_dirs: Sequence[Path], out: Path, overwrite: bool = False) -
     log.info("wrote %s from %d parts: %d train + %d validation examples in %.1fs", out, count,
              splits["train"]["rows"], splits["validation"]["rows"], time.time() - started)
     return manifest
+
+
+def summed(counts: list[dict]) -> dict:
+    """The parts' corpus counts added up field by field (numbers, and tables of numbers by reason, whose keys
+    are sorted as CorpusStats.to_dict sorts them)."""
+    total: dict = {}
+    for part in counts:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                total[key] = summed([total.get(key, {}), value])
+                total[key] = dict(sorted(total[key].items()))
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def check_parts(folders: list[Path]) -> list[tuple[Path, dict]]:
@@ -94,6 +111,10 @@ def check_parts(folders: list[Path]) -> list[tuple[Path, dict]]:
         raise UsageError(f"missing part{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                          f"(got {len(records)} of {first['parts']}); run them, then merge again")
     for folder, record in records:
+        mine = Part(record["part"], record["parts"]).units(record["units"])
+        if record.get("unit_range") != [mine.start, mine.stop]:
+            raise DataError(f"{folder / PART_MANIFEST}: its units are not part {record['part']}/{record['parts']}'s "
+                            "(damaged part)")
         check_units_file(folder, record)
     return sorted(records, key=lambda item: item[1]["part"])
 
@@ -103,12 +124,11 @@ def _difference(first: dict, other: dict) -> str:
     a, b = first["identity"], other["identity"]
     for key in [*a, *(k for k in b if k not in a)]:
         if a.get(key) != b.get(key):
-            named = {"inputs": "inputs (paths or sizes)", "vocab_sha256": "vocabulary (vocab.txt sha256)"}
+            named = {"inputs": "inputs (paths or sizes)", "vocab_sha256": "vocabulary (vocab.txt sha256)",
+                     "modified": "inputs' modification time (a file changed between the parts?)"}
             return named.get(key, key.replace("_", " "))
-    if first["corpus_sha256"] != other["corpus_sha256"]:
-        return "corpus content (same files and sizes, other text)"
     if first["parts"] != other["parts"]:
         return f"number of parts (N = {first['parts']} vs {other['parts']})"
     if first["units"] != other["units"]:
-        return "number of chunks"
+        return "number of units"
     return ""

@@ -1,17 +1,17 @@
 """One part of a shard run (`electra-cli shard ... --part I/N`), for a cluster's job array.
 
-The work units are the chunks that the one-machine run builds (shards/write.py `chunk_tasks`): documents in
-corpus order, cut at document boundaries every CHUNK_BYTES of text, each packed with a generator seeded by
-(seed, split, chunk index). None of that depends on N or on the worker count. Every part reads the whole corpus
-(cheap next to tokenizing and packing), numbers the chunks in the order the one-machine run emits them, and
-builds only those whose number is I-1 modulo N, with the same `build_chunk` code. It stores each built chunk
-as it came out of the packer (one Arrow record batch per chunk), so `merge` can replay them through the
-one-machine writer in chunk order and write the same bytes.
+The units of work are those of the one-machine run (text/corpus.py `Corpus.unit_documents`): the inputs laid
+end to end, cut every CHUNK_BYTES at the next document boundary (plain text, JSONL), by Parquet row group, a
+compressed file whole. Their number comes from the file sizes alone, so every part knows it without reading.
+Part I takes the I-th of N runs of consecutive units and reads only them (plus each touched file's first 8 KB and
+a few lines past its end); it builds their chunks with the one-machine run's code (shards/write.py `chunk_tasks`,
+`build_chunk`: chunks seeded by their unit, not by N nor the worker count) and stores each as it came out of the
+packer (one Arrow record batch per chunk), so `merge` can replay parts 1..N through the one-machine writer and
+write the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -34,6 +34,7 @@ from electra_cli.core.atomic import (
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.shards import write
+from electra_cli.shards.arrow import from_numpy, to_numpy
 from electra_cli.shards.write import (
     ShardSettings,
     build_chunks,
@@ -43,10 +44,12 @@ from electra_cli.shards.write import (
 from electra_cli.text.corpus import Corpus, CorpusOptions
 
 PART_MANIFEST = "part.json"
+# What a part keeps of the vocabulary's record, so that merge writes the manifest's vocab entry as one machine does
+VOCAB_FIELDS = ("vocab_sha256", "vocab_size", "special_ids", "tokenizer", "ignored")
 UNITS_FILE = "units.arrow"
-PART_FORMAT = 1
+PART_FORMAT = 2  # 2: parts hold runs of the corpus's byte units
 UNIT_SCHEMA = pa.schema([
-    pa.field("unit", pa.int64()),  # the chunk's number in the one-machine run's order
+    pa.field("unit", pa.int64()),  # the corpus unit the chunk's documents come from
     pa.field("split", pa.string()),
     pa.field("values", pa.large_list(pa.uint32())),  # the packer's flat token ids, as built
     pa.field("offsets", pa.large_list(pa.int64())),  # row offsets into values
@@ -72,22 +75,31 @@ class Part:
             raise UsageError(f"--part {text}: I must be in 1..N")
         return cls(index, count)
 
-    def owns(self, unit: int) -> bool:
-        return unit % self.count == self.index - 1
+    def units(self, count: int) -> range:
+        """This part's units out of `count`: the I-th of N runs of consecutive units, as even as can be."""
+        return range((self.index - 1) * count // self.count, self.index * count // self.count)
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
 
-def job_identity(inputs: list[dict], vocab: dict, settings: ShardSettings, options: CorpusOptions,
+def job_identity(corpus: Corpus, vocab: dict, settings: ShardSettings, options: CorpusOptions,
                  words: dict | None) -> dict:
     """Everything that shapes the shards, and nothing else (not N, not the workers, not the host): parts that
-    agree on it belong to one job."""
+    agree on it belong to one job. The inputs' modification times stand in for their content, which no part
+    reads whole: a file rewritten between two parts, even to the same size, makes them parts of different jobs."""
     shaping = {k: v for k, v in asdict(settings).items() if k != "workers"}
     reading = {k: v for k, v in asdict(options).items() if k != "summary"}
-    return {"part_format": PART_FORMAT, "tool_version": __version__, "inputs": inputs,
-            "vocab_sha256": vocab["vocab_sha256"], "settings": shaping, "corpus_options": reading,
-            "words": words, "chunk_bytes": write.CHUNK_BYTES}
+    return {"part_format": PART_FORMAT, "tool_version": __version__, "inputs": corpus.describe_inputs(),
+            "modified": [_modified(f.path) for f in corpus.files], "vocab_sha256": vocab["vocab_sha256"],
+            "settings": shaping, "corpus_options": reading, "words": words, "chunk_bytes": write.CHUNK_BYTES}
+
+
+def _modified(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
 
 
 def load_part(folder: Path) -> dict:
@@ -130,51 +142,52 @@ def shard_part(
     out = Path(out)
     job = prepare_job(vocab_dir, settings)
     corpus = Corpus(inputs, corpus_options)
-    identity = job_identity(corpus.describe_inputs(), job.vocab, settings, corpus_options, job.words)
+    if any(f.path is None for f in corpus.files):
+        raise UsageError("--part cannot read standard input ('-'): every part must be able to open the files")
+    if corpus_options.max_bytes is not None:
+        raise UsageError("--part cannot be combined with --max-bytes (where the limit falls depends on every "
+                         "part before); shard on one machine, or pass fewer files")
+    identity = job_identity(corpus, job.vocab, settings, corpus_options, job.words)
     if not overwrite and _already_done(out, part, identity):
         log.info("part %s in %s is already complete for these inputs and settings: skipped", part, out)
         return load_part(out)
     check_output_dir(out, PART_MANIFEST, overwrite, "part (the same inputs and settings skip it)")
     started = time.time()
-    units: deque = deque()  # numbers of the chunks in flight, in order
-    digest = hashlib.sha256()  # of every chunk's documents, mine or not: the corpus's content, for merge
-    tally = {"units": 0, "mine": 0}
+    unit_count = corpus.unit_count(write.CHUNK_BYTES)
+    mine = part.units(unit_count)
+    units: deque = deque()  # the units of the chunks in flight, in order
 
-    def my_tasks(tasks: Iterator[tuple]) -> Iterator[tuple]:
-        for number, task in enumerate(tasks):
-            split, _, docs = task[:3]
-            digest.update(f"{number}/{split}/{len(docs)}\0".encode())
-            for doc in docs:
-                digest.update("\n".join(doc).encode("utf-8") + b"\0")
-            tally["units"] = number + 1
-            if part.owns(number):
-                units.append(number)
-                tally["mine"] += 1
-                yield task
+    def noted(tasks: Iterator[tuple]) -> Iterator[tuple]:
+        for task in tasks:
+            units.append(task[1][0])
+            yield task
 
     with atomic_dir(out) as tmp, bytes_progress(f"shard part {part}") as progress:
-        bar = progress.add_task("reading; tokenizing + packing my chunks", total=corpus.total_bytes, status="")
+        bar = progress.add_task("reading my units; tokenizing + packing", status="",
+                                total=corpus.share_bytes(write.CHUNK_BYTES, mine))
         path = tmp / UNITS_FILE
+        chunks = 0
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, UNIT_SCHEMA) as stream:
 
             def collect(result) -> None:
+                nonlocal chunks
                 stream.write_batch(unit_batch(units.popleft(), result))
+                chunks += 1
 
-            tasks = chunk_tasks(corpus, settings, lambda n: progress.update(bar, advance=n))
-            build_chunks(my_tasks(tasks), job, settings.workers, collect)
-        corpus.report(f"shard part {part}: corpus read")
+            tasks = chunk_tasks(corpus, settings, lambda n: progress.update(bar, advance=n), mine)
+            build_chunks(noted(tasks), job, settings.workers, collect)
+        corpus.report(f"shard part {part}: my share of the corpus read", require_text=False)
         vocab_dir = Path(vocab_dir)
         record = {
             "part": part.index,
             "parts": part.count,
-            "units": tally["units"],
-            "units_here": tally["mine"],
+            "units": unit_count,
+            "unit_range": [mine.start, mine.stop],
+            "chunks": chunks,
             "units_file": {"file": UNITS_FILE, "bytes": path.stat().st_size, "sha256": sha256_file(path)},
             "identity": identity,
-            "corpus_sha256": digest.hexdigest(),
             "vocab": {"path": str(vocab_dir), "absolute": str(vocab_dir.resolve()),
-                      "vocab_sha256": job.vocab["vocab_sha256"], "vocab_size": job.vocab["vocab_size"],
-                      "special_ids": job.vocab["special_ids"]},
+                      **{k: job.vocab[k] for k in VOCAB_FIELDS if k in job.vocab}},
             "dtype": str(job.dtype),
             "corpus": corpus.stats.to_dict(),
             "provenance": {"host": socket.gethostname(), "pid": os.getpid(), "workers": settings.workers,
@@ -182,8 +195,8 @@ def shard_part(
                            "seconds": round(time.time() - started, 3)},
         }
         write_json_atomic(tmp / PART_MANIFEST, record)  # last: no part.json means no finished part
-    log.info("wrote part %s to %s: %d of %d chunks in %.1fs", part, out, tally["mine"], tally["units"],
-             time.time() - started)
+    log.info("wrote part %s to %s: units %d-%d of %d, %d chunks in %.1fs", part, out, mine.start, mine.stop - 1,
+             unit_count, chunks, time.time() - started)
     return record
 
 
@@ -194,11 +207,15 @@ def unit_batch(unit: int, result: tuple) -> pa.RecordBatch:
     def one_row(array: np.ndarray | None, kind: pa.DataType) -> pa.Array:
         if array is None:
             return pa.nulls(1, pa.large_list(kind))
-        return pa.LargeListArray.from_arrays(pa.array([0, len(array)], pa.int64()), pa.array(array, kind))
+        return pa.LargeListArray.from_arrays(from_numpy([0, len(array)], pa.int64()), from_numpy(array, kind))
 
-    return pa.record_batch(
-        [pa.array([unit], pa.int64()), pa.array([split]), one_row(values, pa.uint32()), one_row(offsets, pa.int64()),
-         one_row(flags, pa.uint8()), pa.array([json.dumps(dict(counts), sort_keys=True)])],
+    def text(value: str) -> pa.Array:
+        data = value.encode("utf-8")
+        return pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], np.int32)), pa.py_buffer(data))
+
+    return pa.RecordBatch.from_arrays(
+        [from_numpy([unit], pa.int64()), text(split), one_row(values, pa.uint32()), one_row(offsets, pa.int64()),
+         one_row(flags, pa.uint8()), text(json.dumps(dict(counts), sort_keys=True))],
         schema=UNIT_SCHEMA,
     )
 
@@ -208,7 +225,7 @@ def read_unit(batch: pa.RecordBatch) -> tuple[int, tuple]:
 
     def array(name: str) -> np.ndarray | None:
         column = batch.column(name)
-        return None if column.null_count else column.flatten().to_numpy(zero_copy_only=False)
+        return None if column.null_count else to_numpy(column.flatten())
 
     counts = Counter(json.loads(batch.column("counts")[0].as_py()))
     result = (batch.column("split")[0].as_py(), array("values"), array("offsets"), counts, array("flags"))

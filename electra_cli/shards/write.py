@@ -1,9 +1,10 @@
 """Corpora -> packed ELECTRA examples in Arrow IPC stream shards, with a manifest written last.
 
-Documents stream from the corpus reader in the main process, are grouped into chunks of about CHUNK_BYTES,
-and each chunk is tokenized (`encode_batch_fast`) and packed in a worker process with a random generator seeded by
-(seed, split, chunk index). Chunks are written back in order, so the shards and the manifest are the same
-bytes whatever the number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
+Documents stream from the corpus reader in the main process, unit by unit (the corpus cut every CHUNK_BYTES of
+input, text/corpus.py), are grouped into chunks of about CHUNK_BYTES of text within their unit, and each chunk is
+tokenized (`encode_batch_fast`) and packed in a worker process with a random generator seeded by (seed, split,
+chunk name). Chunks are written back in order, so the shards and the manifest are the same bytes whatever the
+number of workers. The parts of a cluster's job array (shards/parts.py) build the same chunks
 with the same code, and merge (shards/merge.py) writes them through the same ShardSink and shards_manifest.
 """
 
@@ -34,6 +35,7 @@ from electra_cli.core.atomic import (
 )
 from electra_cli.core.console import bytes_progress, log
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.shards.arrow import from_numpy
 from electra_cli.text.corpus import Corpus, CorpusOptions, Document
 from electra_cli.text.segment import (
     WORDS_COLUMN,
@@ -48,7 +50,7 @@ from electra_cli.vocab.load import load_tokenizer, load_vocab_manifest
 from electra_cli.vocab.wordpiece import CLS_ID, OUR_SPECIAL_IDS, SEP_ID
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks follow the corpus's byte units (shard --part reads only its share)
 SPLITS = ("train", "validation")
 SHORT_TARGET_PROB = 0.05  # reference: 5% of examples get a target length drawn from [5, max]
 SINGLE_SEGMENT_PROB = 0.1  # reference: 10% of examples have segment A only
@@ -244,7 +246,7 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
     their tokens through cutting, A/B splitting and truncation, and the packing randomness (hence input_ids) is
     the same as without a segmenter.
     """
-    split, index, docs, max_seq_len, seed, by_sentence, overflow = task
+    split, place, docs, max_seq_len, seed, by_sentence, overflow = task
     if by_sentence:
         docs = split_documents(docs)
     lines = [line for doc in docs for line in doc]
@@ -260,7 +262,7 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
     else:  # the same ids without the character offsets, which cost a third of encode_batch's time
         tokens = [e.ids for e in _worker_tokenizer.encode_batch_fast(lines, add_special_tokens=False)]
         continues_word = _worker_continuations.__getitem__
-    rng = random.Random(f"{seed}/{split}/{index}")
+    rng = random.Random(f"{seed}/{split}/{chunk_name(place)}")
     counts: Counter = Counter()
     rows: list[list[int]] = []
     position = 0
@@ -330,10 +332,11 @@ class ShardWriter:
         lengths = np.concatenate([np.diff(o) for _, o, _ in self._pending])
         offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        arrays = [pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))]
+        arrow_offsets = from_numpy(offsets, pa.int32())
+        arrays = [pa.ListArray.from_arrays(arrow_offsets, from_numpy(values, self.schema.field(0).type.value_type))]
         if len(self.schema) > 1:
             flags = np.concatenate([f for _, _, f in self._pending])
-            arrays.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flags, type=pa.uint8())))
+            arrays.append(pa.ListArray.from_arrays(arrow_offsets, from_numpy(flags, pa.uint8())))
         name = f"{self.split}-{len(self.shards) - (self._writer is not None):05d}.arrow"
         bad = row_problem(values, offsets, self.specials)
         if bad is not None:  # a tokenizer that pads or adds specials inside rows: never written silently
@@ -370,17 +373,23 @@ def document_hash(doc: Document) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[tuple]:
-    """Group documents into per-split chunks of about CHUNK_BYTES, in corpus order.
+def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes, units: range | None = None) -> Iterator[tuple]:
+    """Group the documents of `units` (all by default; see `Corpus.unit_documents`) into per-split chunks.
 
-    The train document with the smallest hash is held back to the end: if no document fell into validation
-    by hash and the corpus has more than one document, it becomes the validation set.
+    A chunk holds documents of one unit and is cut every CHUNK_BYTES of text (a unit of plain text or JSONL
+    holds about that much; a compressed file or a big Parquet row group more); it is named by its unit and its
+    place in it, and its packing is seeded by that name, so the chunks do not depend on which process reads
+    which units. A document goes to validation by the hash of its text. So that a small corpus has a
+    validation set too, the first unit (the first CHUNK_BYTES of the corpus) holds back its train document with
+    the smallest hash to its end: if none of the unit's documents (two or more) fell into validation by hash,
+    that one does.
     """
     buffers: dict[str, list[Document]] = {s: [] for s in SPLITS}
     sizes = dict.fromkeys(SPLITS, 0)
-    indices = dict.fromkeys(SPLITS, 0)
-    held: tuple[float, Document] | None = None
-    validation_docs = 0
+    places = dict.fromkeys(SPLITS, 0)  # the next chunk's place in its unit, per split
+    unit = -1
+    held: tuple[float, Document] | None = None  # the first unit's train document with the smallest hash
+    first_unit = {"documents": 0, "validation": 0}
 
     def add(split: str, doc: Document):
         buffers[split].append(doc)
@@ -390,28 +399,47 @@ def chunk_tasks(corpus: Corpus, settings: ShardSettings, on_bytes) -> Iterator[t
 
     def flush(split: str):
         if buffers[split]:
-            yield (split, indices[split], buffers[split], settings.max_seq_len, settings.seed, settings.split_sentences,
-                   settings.overflow)
-            indices[split] += 1
+            yield (split, (unit, places[split]), buffers[split], settings.max_seq_len, settings.seed,
+                   settings.split_sentences, settings.overflow)
+            places[split] += 1
             buffers[split], sizes[split] = [], 0
 
-    for doc in corpus.documents(on_bytes):
+    def end_unit():
+        nonlocal held
+        if held is not None:
+            to_validation = (first_unit["validation"] == 0 and first_unit["documents"] > 1
+                             and settings.validation_fraction > 0)
+            yield from add("validation" if to_validation else "train", held[1])
+            held = None
+        for split in SPLITS:
+            yield from flush(split)
+            places[split] = 0
+
+    for doc_unit, doc in corpus.unit_documents(CHUNK_BYTES, units, on_bytes):
+        if doc_unit != unit:
+            yield from end_unit()
+            unit = doc_unit
         h = document_hash(doc)
+        if unit == 0:
+            first_unit["documents"] += 1
+            first_unit["validation"] += h < settings.validation_fraction
         if h < settings.validation_fraction:
-            validation_docs += 1
             yield from add("validation", doc)
-            continue
-        if held is not None and h < held[0]:
-            held, doc = (h, doc), held[1]
+        elif unit != 0:
+            yield from add("train", doc)
         elif held is None:
             held = (h, doc)
-            continue
-        yield from add("train", doc)
-    if held is not None:
-        to_validation = validation_docs == 0 and corpus.stats.documents > 1 and settings.validation_fraction > 0
-        yield from add("validation" if to_validation else "train", held[1])
-    for split in SPLITS:
-        yield from flush(split)
+        else:
+            if h < held[0]:
+                held, doc = (h, doc), held[1]
+            yield from add("train", doc)
+    yield from end_unit()
+
+
+def chunk_name(place: tuple[int, int]) -> str:
+    """A chunk's name from (unit, place in the unit): "7", then "7.1", "7.2" for a unit with more text."""
+    unit, index = place
+    return f"{unit}.{index}" if index else f"{unit}"
 
 
 @dataclass

@@ -10,6 +10,7 @@ from electra_cli.core.errors import UsageError
 from electra_cli.finetuning.config import FinetuneConfig
 from electra_cli.finetuning.train import ValidationHook
 from electra_cli.finetuning.train import finetune as finetune_rows
+from electra_cli.finetuning.train import looks_like_tags
 from electra_cli.pretraining.export import exported_discriminator
 from electra_cli.qa.data import looks_like_qa
 from electra_cli.qa.train import finetune_qa
@@ -31,7 +32,8 @@ def finetune(
     """Fine-tune `model_dir` on labelled files and keep the best model in `out`; returns the run's metrics.
 
     Question answering when `cfg.task_type` says so, or when it was left at "classification" and the training file
-    is SQuAD-layout JSON or HF squad rows; otherwise classification, regression or token tagging as `cfg` says.
+    is SQuAD-layout JSON or HF squad rows; tagging when it was left so and the rows hold token and tag lists
+    (`tokens`, `tags`) and no text column; otherwise classification, regression or token tagging as `cfg` says.
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -42,6 +44,8 @@ def finetune(
         cfg.task_type = "question-answering"
         return finetune_qa(cfg, model_dir, train_file, validation_file, out, test_file, overwrite, task_name,
                            report_to=report_to)
+    if cfg.task_type == "classification" and looks_like_tags(train_file, cfg):
+        cfg.task_type = "token-classification"
     return finetune_rows(cfg, model_dir, train_file, validation_file, out, test_file=test_file, header=header,
                          overwrite=overwrite, task_name=task_name, on_validation=on_validation, report_to=report_to)
 

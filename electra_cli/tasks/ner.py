@@ -6,7 +6,10 @@ inclusive; training reads them as one BIO tag per character, and predictions go 
   strings*, precision and recall summed over sentences, F1 per type, the mean over CLUENER's ten types; a type
   that is never predicted scores 0 (precision 0/0 is 0, not an error);
 - the micro exact-span F1 of CLUE's PyTorch baseline (CLUENER2020/pytorch_version/metrics/ner_metrics.py,
-  SeqEntityScore): every (type, start, end) span of every sentence pooled.
+  SeqEntityScore): every (type, start, end) span of every sentence pooled, spans read as its `get_entity_bio`
+  reads them (`tags_to_spans`);
+- beside them, `entity_f1`: the same pooling with the strict conlleval/seqeval reading of the tags
+  (finetuning/entities.py), the headline of every tagging run.
 """
 
 from __future__ import annotations
@@ -35,24 +38,30 @@ def spans_to_tags(length: int, spans: Iterable[Span]) -> list[str]:
 
 
 def tags_to_spans(tags: Sequence[str | None]) -> list[Span]:
-    """Entity spans of a BIO (or BIOES/BMES) tag sequence: B- starts a span, I-/M-/E- of the same type continues
-    it, S- is a one-character span; an I- without a B- of its type starts nothing (as CLUE's get_entity_bio)."""
-    spans, current = [], None
-    for i, tag in enumerate(list(tags) + ["O"]):
+    """Entity spans as CLUE's baseline reads BIO tags: CLUENER2020's `get_entity_bio`
+    (pytorch_version/processors/utils_ner.py). A `B-` starts a span (closing any open one); an `I-` inside a span
+    extends it when its type matches and is skipped when it does not, without ending it (`B-name I-address I-name O`
+    is name 0-2); an `I-` outside a span starts nothing; anything else (`O`, `S-`, `E-`, None) closes the span.
+    The type is the text between the first and second '-', as `tag.split('-')[1]`. The strict conlleval/seqeval
+    reading, where `I-address` would end the name, is `finetuning.entities.entity_spans` (the runs' headline)."""
+    spans: list[Span] = []
+    kind, start, end = None, -1, -1
+    for i, tag in enumerate(tags):
         tag = tag or "O"
-        prefix, _, kind = tag.partition("-")
-        if current is not None and not (prefix in ("I", "M", "E") and kind == current[0]):
-            spans.append(tuple(current))
-            current = None
-        if prefix == "B":
-            current = [kind, i, i]
-        elif prefix == "S":
-            spans.append((kind, i, i))
-        elif prefix in ("I", "M", "E") and current is not None:
-            current[2] = i
-            if prefix == "E":
-                spans.append(tuple(current))
-                current = None
+        if tag.startswith("B-"):
+            if end != -1:
+                spans.append((kind, start, end))
+            kind, start, end = tag.split("-")[1], i, i
+        elif tag.startswith("I-") and start != -1:
+            if tag.split("-")[1] == kind:
+                end = i
+            continue
+        else:
+            if end != -1:
+                spans.append((kind, start, end))
+            kind, start, end = None, -1, -1
+    if end != -1:
+        spans.append((kind, start, end))
     return spans
 
 
@@ -129,8 +138,8 @@ def strings_by_type(text: str, spans: Iterable[Span]) -> dict[str, set[str]]:
 
 def ner_scores(texts: Sequence[str], gold: Sequence[list[Span]], predicted: Sequence[list[Span]],
                types: Sequence[str] | None = None) -> dict:
-    """Both scores (fractions): macro-F1 over `types` (CLUENER's ten by default; for other tag sets, the types
-    seen in the gold) and the micro span F1."""
+    """Both official scores (fractions) from spans: macro-F1 over `types` (CLUENER's ten by default; for other
+    tag sets, the types seen in the gold) and the micro span F1."""
     if types is None:
         types = sorted({kind for spans in gold for kind, _, _ in spans}) or list(CLUENER_TYPES)
     macro = cluener_macro_f1([strings_by_type(t, g) for t, g in zip(texts, gold)],

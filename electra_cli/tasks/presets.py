@@ -17,6 +17,7 @@ in a scratch folder, so classification and tagging run as any other file would.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from electra_cli.tasks import ner
 from electra_cli.core.errors import DataError, UsageError
 from electra_cli.finetuning.search import default_lr
+from electra_cli.finetuning.tagging import conll_line
 
 Row = dict  # {"id", "text", "text_pair", "label"} or {"id", "text", "tokens", "tags"}; label/tags None if unlabelled
 Reader = Callable[[Path, str], Iterator[tuple[str, Row]]]
@@ -49,26 +51,32 @@ def _columns(location: str, fields: list[str], count: int) -> list[str]:
 
 
 def read_chnsenticorp(path: Path, split: str) -> Iterator[tuple[str, Row]]:
-    """`label<TAB>text_a` with a header row (HFL reads column 1 as text, 0 as label, and skips line 1); a test
-    file may carry a leading `qid` column: the header names the columns."""
+    """`label<TAB>text_a` with a header row (HFL reads column 1 as text, 0 as label, and skips line 1). Baidu's
+    copies (ERNIE, PaddleNLP) put a `qid` column first in dev (`qid, label, text_a`) and leave the label out of
+    test (`qid, text_a`): the header names the columns, and a file without `label` is unlabelled, its ids the qids."""
     rows = _tsv_rows(path)
     header = next(rows, None)
     names = header[1] if header else []
-    label_at = names.index("label") if "label" in names else 0
     text_at = names.index("text_a") if "text_a" in names else 1
+    label_at = names.index("label") if "label" in names else (None if "text_a" in names else 0)
+    qid_at = names.index("qid") if "qid" in names else None
     for index, (location, fields) in enumerate(rows):
-        _columns(location, fields, max(label_at, text_at) + 1)
-        yield location, {"id": index, "text": fields[text_at], "text_pair": None, "label": fields[label_at]}
+        _columns(location, fields, max(label_at or 0, text_at, qid_at or 0) + 1)
+        yield location, {"id": fields[qid_at] if qid_at is not None else index, "text": fields[text_at],
+                         "text_pair": None, "label": fields[label_at] if label_at is not None else None}
 
 
 def read_pairs_tsv(path: Path, split: str) -> Iterator[tuple[str, Row]]:
     """LCQMC and BQ Corpus: `text_a<TAB>text_b<TAB>label`; the first line is a header when its label column is
-    not a label (the files circulate with and without one)."""
-    for index, (location, fields) in enumerate(_tsv_rows(path)):
+    not a label (the files circulate with and without one). Ids count the data rows from 0, as `predict` numbers
+    the rows of the same file."""
+    index = 0
+    for lineno, (location, fields) in enumerate(_tsv_rows(path)):
         _columns(location, fields, 3)
-        if index == 0 and fields[2].strip() not in ("0", "1"):
+        if lineno == 0 and fields[2].strip() not in ("0", "1"):
             continue
         yield location, {"id": index, "text": fields[0], "text_pair": fields[1], "label": fields[2].strip()}
+        index += 1
 
 
 XNLI_LABELS = {"contradictory": "contradiction"}  # XNLI-MT's train files spell it so; XNLI-1.0 does not
@@ -146,15 +154,21 @@ def read_csl(path: Path, split: str) -> Iterator[tuple[str, Row]]:
 
 
 def wsc_markup(text: str, query: str, query_at: int, pronoun: str, pronoun_at: int, location: str) -> str:
-    """CLUE's WscProcessor markup: the candidate wrapped in `_`, the pronoun in `[` `]`, in the text itself."""
+    """CLUE's WscProcessor markup: the candidate wrapped in `_`, the pronoun in `[` `]`, in the text itself.
+
+    As CLUE inserts them: the span that starts first is marked first (the pronoun when both start at the same
+    place), then the other's two marks go in at its original offsets moved by the two marks already there. So a
+    pronoun right before the candidate closes before the candidate opens (`[他]_小明_`), and overlapping spans
+    give what CLUE gives."""
     if text[query_at : query_at + len(query)] != query or text[pronoun_at : pronoun_at + len(pronoun)] != pronoun:
         raise DataError(f"{location}: span1_text/span2_text do not match the text at span1_index/span2_index")
-    marks = [(query_at, "_"), (query_at + len(query), "_"), (pronoun_at, "["), (pronoun_at + len(pronoun), "]")]
-    out, last = [], 0
-    for at, mark in sorted(marks, key=lambda m: m[0]):  # closing marks sort before an opening one at the same place
-        out += [text[last:at], mark]
-        last = at
-    return "".join(out + [text[last:]])
+    query_marks, pronoun_marks = (query_at, len(query), "_", "_"), (pronoun_at, len(pronoun), "[", "]")
+    first, second = (query_marks, pronoun_marks) if pronoun_at > query_at else (pronoun_marks, query_marks)
+    chars = list(text)
+    for (at, length, opening, closing), shift in ((first, 0), (second, 2)):
+        chars.insert(at + shift, opening)
+        chars.insert(at + shift + length + 1, closing)
+    return "".join(chars)
 
 
 def read_wsc(path: Path, split: str) -> Iterator[tuple[str, Row]]:
@@ -182,21 +196,23 @@ def read_cluener(path: Path, split: str) -> Iterator[tuple[str, Row]]:
 
 
 def read_char_tags(path: Path, split: str) -> Iterator[tuple[str, Row]]:
-    """MSRA / People's Daily: one `char TAG` per line, a blank line between sentences."""
+    """MSRA / People's Daily: one `char TAG` per line, a blank line between sentences. A space or another
+    whitespace character is a character of the sentence too (its line is `  O`), kept at its position, as
+    CLUENER2020's reader keeps every character (`line.split(" ")`: the character is what precedes the separator)."""
     chars, tags, index, start = [], [], 0, None
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
+            char, tag = conll_line(line)
+            if tag is None:
                 if chars:
                     yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
                     chars, tags, index = [], [], index + 1
                 continue
-            if len(parts) != 2:
+            if char is None or len(line.split()) > 2:
                 raise DataError(f"{path}:{lineno}: expected 'character TAG'")
             start = start if chars else lineno
-            chars.append(parts[0])
-            tags.append(parts[1])
+            chars.append(char)
+            tags.append(tag)
     if chars:
         yield f"{path}:{start}", {"id": index, "text": "".join(chars), "tokens": chars, "tags": tags}
 
@@ -229,12 +245,14 @@ ZH_TASKS: dict[str, ZhTask] = {
     "chnsenticorp": ZhTask("classification", ("chnsenticorp", "ChnSentiCorp", ""), TSV, read_chnsenticorp, ("0", "1")),
     "lcqmc": ZhTask("classification", ("lcqmc", "LCQMC", ""), TSV, read_pairs_tsv, ("0", "1"), pair=True),
     "bq": ZhTask("classification", ("bq_corpus", "bq", "BQ", "bqcorpus", ""), TSV, read_pairs_tsv, ("0", "1"), pair=True),
-    "xnli-zh": ZhTask("classification", ("", "XNLI"),
-                      {"train": ("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "multinli.train.zh.tsv"),
-                       "dev": ("XNLI-1.0/xnli.dev.tsv", "xnli.dev.tsv"), "test": ("XNLI-1.0/xnli.test.tsv", "xnli.test.tsv")},
+    "xnli-zh": ZhTask("classification", ("", "XNLI", "xnli"),  # xnli/: HFL's finetuning_data/xnli/*.tsv
+                      {"train": ("XNLI-MT-1.0/multinli/multinli.train.zh.tsv", "multinli.train.zh.tsv", "train.tsv"),
+                       "dev": ("XNLI-1.0/xnli.dev.tsv", "xnli.dev.tsv", "dev.tsv"),
+                       "test": ("XNLI-1.0/xnli.test.tsv", "xnli.test.tsv", "test.tsv")},
                       read_xnli, NLI_LABELS, pair=True),
-    "drcd": ZhTask("question-answering", ("DRCD", "drcd", ""),
-                   {"train": ("DRCD_training.json",), "dev": ("DRCD_dev.json",), "test": ("DRCD_test.json",)}),
+    "drcd": ZhTask("question-answering", ("DRCD", "drcd_public", "drcd", ""),  # CLUE's copy: train.json, dev.json
+                   {"train": ("DRCD_training.json", "train.json"), "dev": ("DRCD_dev.json", "dev.json"),
+                    "test": ("DRCD_test.json",)}),
     # CLUE 1.0 classification (CLUEbenchmark/CLUE); test labels hidden: submission files
     "afqmc": ZhTask("classification", ("afqmc_public", "afqmc", ""), CLUE_JSON, clue_reader("sentence1", "sentence2"),
                     ("0", "1"), "afqmc_predict.json", pair=True),
@@ -285,11 +303,29 @@ def clue_test(name: str, version: str) -> tuple[tuple[str, ...], str]:
     test = "test.json" if version == "1.1" else "test1.0.json"
     return (test,), f"{CLUE_RENEWED[name]}{version.replace('.', '')}_predict.json"
 
+# HFL's configure_finetuning.py (ymcui/Chinese-ELECTRA; google-research/electra's has the same values):
+# weight_decay_rate 0.01 for every task; 3 epochs, except tasks named "*qa*"/"*squad*" (cmrc2018, drcd): 512
+# tokens and 2 epochs. Tagging has no HFL setting of its own; it takes the same weight decay and epochs.
+HFL_SETTINGS = {"classification": {"weight_decay": 0.01, "epochs": 3.0},
+                "ner": {"weight_decay": 0.01, "epochs": 3.0},
+                "question-answering": {"weight_decay": 0.01, "epochs": 2.0, "max_seq_len": 512}}
+
+
+def preset_defaults(name: str) -> list[str]:
+    """HFL's settings for Chinese preset `name` as `key=value` overrides, to go under the user's own (flags and
+    --set win; a --recipe says its own settings and replaces these)."""
+    kind = "question-answering" if name in ZH_QA_TASKS else ZH_TASKS[name].kind
+    return [f"{key}={value}" for key, value in HFL_SETTINGS[kind].items()]
+
 
 def task_folder(name: str, data_dir: Path) -> Path:
+    """The folder under `data_dir` that holds preset `name`'s training file: one of its folder names, or two of
+    them nested, as CLUE's download script leaves cmnli_public.zip (whose files sit in a folder of their own)
+    in DATA/cmnli/cmnli_public/."""
     spec = ZH_TASKS[name]
-    for folder in spec.folders:
-        candidate = Path(data_dir) / folder
+    named = [f for f in spec.folders if f]
+    candidates = [Path(data_dir) / f for f in spec.folders] + [Path(data_dir) / a / b for a in named for b in named]
+    for candidate in candidates:
         if candidate.is_dir() and any((candidate / f).is_file() for f in spec.files["train"]):
             return candidate
     return Path(data_dir)
@@ -407,9 +443,10 @@ def model_hidden_size(model_dir: Path) -> int:
 def zh_setup(name: str, data_dir: Path, cfg, model_dir: Path, workdir: Path, epochs_set: bool,
              clue_version: str = "1.1") -> Prepared:
     """Read preset `name` from `data_dir`, write its splits as JSON lines into `workdir`, and set the task's
-    columns, metric and HFL's defaults on `cfg` (lr by model size where none was given: 3e-4 small, 1e-4 base,
-    5e-5 large; 3 epochs; layer decay by depth). Returns the files to train, validate and test on; the test
-    file and submission name are `clue_version`'s (TNEWS and CLUEWSC2020 differ between 1.0 and 1.1)."""
+    columns, metric and HFL's lr on `cfg` (by model size where none was given: 3e-4 small, 1e-4 base, 5e-5
+    large); HFL's other settings come in under the user's through `preset_defaults`. Returns the files to train,
+    validate and test on; the test file and submission name are `clue_version`'s (TNEWS and CLUEWSC2020 differ
+    between 1.0 and 1.1)."""
     spec = ZH_TASKS[name]
     data_dir = Path(data_dir)
     if not data_dir.is_dir():

@@ -15,9 +15,9 @@ from electra_cli.finetuning.config import FinetuneConfig, load_finetune_config
 from electra_cli.qa.train import QA_DEFAULTS, qa_defaults_apply
 from electra_cli.tasks.dispatch import finetune as run_finetune
 from electra_cli.tasks.glue import GLUE_TASKS, glue_files, glue_setup
-from electra_cli.tasks.presets import ZH_TASKS, check_clue_version, clue_test, split_file
+from electra_cli.tasks.presets import ZH_QA_TASKS, ZH_TASKS, check_clue_version, clue_test, preset_defaults, split_file
 from electra_cli.tasks.run import run_zh_preset
-from electra_cli.tasks.squad import QA_TASKS, qa_folder, qa_setup
+from electra_cli.tasks.squad import QA_TASKS, qa_files, qa_setup
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ def _presets() -> dict[str, Preset]:
                for name, spec in GLUE_TASKS.items()}
     presets |= {name: Preset(name, "squad", "question-answering", "f1") for name in QA_TASKS}
     for name, spec in ZH_TASKS.items():
-        metric = {"question-answering": "f1", "ner": "macro_f1" if name == "cluener" else "micro_f1"}.get(spec.kind,
-                                                                                                    "accuracy")
+        metric = {"question-answering": "f1", "ner": "entity_f1"}.get(spec.kind, "accuracy")  # NER: seqeval's F1
         presets[name] = Preset(name, "zh", spec.kind, metric)
     return presets
 
@@ -73,8 +72,7 @@ def present(name: str, data_dir: Path) -> bool:
     if spec.family == "glue":
         return all(path.is_file() for path in glue_files(name, data_dir))
     if spec.family == "squad":
-        folder = qa_folder(name, data_dir)
-        return all((folder / file).is_file() for file in QA_TASKS[name][:2])
+        return all(path.is_file() for path in qa_files(name, data_dir))
     splits = [s for s in ("train", "dev") if s in ZH_TASKS[name].files]
     return all(split_file(name, data_dir, split, required=False) is not None for split in splits)
 
@@ -86,12 +84,16 @@ def submission_name(name: str, clue_version: str) -> str:
 
 def task_config(task: str | None, recipe: str | None, overrides: list[str], task_type: str | None = None,
                 train: Path | None = None) -> FinetuneConfig:
-    """The run's settings: defaults < QA's defaults (a QA preset or QA data, without a recipe) < recipe < flags."""
+    """The run's settings: defaults < the preset's reference settings without a recipe (HFL's for the Chinese
+    presets and CMRC 2018; QA's defaults for SQuAD or QA data) < recipe < flags."""
     if task and preset(task).kind == "question-answering":
         task_type = "question-answering"
-    qa_base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(
-        task_type, None if task else train, recipe) else []
-    return load_finetune_config(recipe, qa_base + overrides)
+    if task in (*ZH_TASKS, *ZH_QA_TASKS):
+        base = [] if recipe else preset_defaults(task)
+    else:
+        base = [f"{k}={v}" for k, v in QA_DEFAULTS.items()] if qa_defaults_apply(
+            task_type, None if task else train, recipe) else []
+    return load_finetune_config(recipe, base + overrides)
 
 
 def run_task(task: str, data_dir: Path | None, cfg: FinetuneConfig, model: Path, out: Path, *, epochs_set: bool,

@@ -19,6 +19,7 @@ from electra_cli.tasks.presets import (
 )
 from electra_cli.core.atomic import atomic_file, write_json_atomic
 from electra_cli.core.console import log
+from electra_cli.finetuning.entities import entity_scores
 from electra_cli.serving.predict import predict
 
 METRICS_FILE = "metrics.json"
@@ -57,13 +58,15 @@ def write_submission(prepared: Prepared, out: Path, data_dir: Path) -> Path:
 
 
 def ner_official_scores(model_dir: Path, split_file: Path, types=None) -> dict:
-    """CLUENER's macro-F1 and the micro span F1 (fractions) of the model in `model_dir` on a converted split."""
+    """CLUENER's macro-F1 and the CLUE baseline's micro span F1 (fractions) of the model in `model_dir` on a
+    converted split, with the strict (seqeval) entity F1 beside."""
     gold_rows = [json.loads(line) for line in split_file.open(encoding="utf-8")]
     predicted = {r["id"]: r for r in predicted_rows(model_dir, split_file, "ner")}
     texts = ["".join(r["tokens"]) for r in gold_rows]
     gold = [ner.tags_to_spans(r["tags"]) for r in gold_rows]
     found = [ner.tags_to_spans(predicted[r["id"]]["tags"]) for r in gold_rows]
-    return ner.ner_scores(texts, gold, found, types)
+    strict = entity_scores([r["tags"] for r in gold_rows], [predicted[r["id"]]["tags"] for r in gold_rows])
+    return ner.ner_scores(texts, gold, found, types) | {"entity_f1": strict["entity_f1"]}
 
 
 def finish(prepared: Prepared, out: Path, data_dir: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from electra_cli.tasks import ner
 from electra_cli.tasks.presets import ZH_TASKS, label_set
 from electra_cli.core.errors import DataError, UsageError
+from electra_cli.finetuning.entities import entity_spans
 from electra_cli.finetuning import metrics as metriclib
 from electra_cli.qa import metrics as qa_metrics
 from electra_cli.tasks.glue import GLUE_TASKS, glue_gold, glue_task
@@ -58,16 +59,20 @@ def _field(record, name: str, where: str):
     return record[name]
 
 
-def _match(predictions, reference: dict, reference_path: Path) -> dict:
-    """id -> (location, record) for the predictions, each id known to the reference and given once."""
-    found = {}
+def _match(predictions, reference: dict, reference_path: Path, dropped: frozenset = frozenset()) -> tuple[dict, int]:
+    """(id -> (location, record) for the predictions, each id known to the reference and given once; the number of
+    predictions skipped because their id is a row the reference drops)."""
+    found, skipped = {}, 0
     for where, key, record in predictions:
+        if key in dropped:
+            skipped += 1
+            continue
         if key not in reference:
             raise DataError(f"{where}: id {key!r} is not in {reference_path}")
         if key in found:
             raise DataError(f"{where}: id {key!r} predicted twice (first at {found[key][0]})")
         found[key] = (where, record)
-    return found
+    return found, skipped
 
 
 def _pct(value: float) -> float:
@@ -76,25 +81,29 @@ def _pct(value: float) -> float:
 
 def score_classification(task: str, reference: Path, predictions: Path) -> dict:
     spec = ZH_TASKS[task]
-    gold = {}
+    gold, dropped = {}, set()
     for _, row in spec.reader(Path(reference), "dev"):
         if row["label"] is None:
             raise DataError(f"{reference}: has no labels (CLUE's test labels are hidden: score a dev file)")
-        if row["label"].strip() != "-":  # not scored, as CLUE's baseline drops them
+        if row["label"].strip() == "-":  # not scored, as CLUE's baseline drops them
+            dropped.add(str(row["id"]))
+        else:
             gold[str(row["id"])] = row["label"]
     labels = set(label_set(task, Path(reference).parent))
-    found = _match(read_predictions(predictions), gold, Path(reference))
+    found, skipped = _match(read_predictions(predictions), gold, Path(reference), frozenset(dropped))
     right = 0
     for key, (where, record) in found.items():
         label = str(_field(record, "label", where) if isinstance(record, dict) else record)
         if labels and label not in labels:
             raise DataError(f"{where}: label {label!r} is not one of {task}'s labels")
         right += label == gold[key]
-    return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found)}
+    return {"accuracy": _pct(right / len(gold)), "total": len(gold), "missing": len(gold) - len(found),
+            "skipped_dropped": skipped}
 
 
-def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict]:
-    """(spans, {type: set of strings}) of one NER prediction: CLUENER's label dict or predict's tags."""
+def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list, dict, list]:
+    """(spans as CLUE's baseline reads them, {type: set of strings}, spans as seqeval reads them) of one NER
+    prediction: CLUENER's label dict (its spans, both ways) or predict's tags."""
     if isinstance(record, dict) and "label" in record:
         label = record["label"]
         if task == "cluener":
@@ -102,12 +111,12 @@ def _predicted_entities(task: str, record, text: str, where: str) -> tuple[list,
             if unknown:
                 raise DataError(f"{where}: entity type {unknown[0]!r} is not one of CLUENER's ten")
         spans = ner.label_dict_spans(label, "", where)
-        return spans, {kind: set(surfaces) for kind, surfaces in label.items() if surfaces}
+        return spans, {kind: set(surfaces) for kind, surfaces in label.items() if surfaces}, spans
     tags = _field(record, "tags", where)
     if not isinstance(tags, list):
         raise DataError(f"{where}: 'tags' must be a list")
     spans = ner.tags_to_spans(tags)
-    return spans, ner.strings_by_type(text, spans)
+    return spans, ner.strings_by_type(text, spans), entity_spans(tags)
 
 
 def score_ner(task: str, reference: Path, predictions: Path) -> dict:
@@ -115,24 +124,27 @@ def score_ner(task: str, reference: Path, predictions: Path) -> dict:
     rows = {str(row["id"]): row for _, row in spec.reader(Path(reference), "dev")}
     if any(row["tags"] is None for row in rows.values()):
         raise DataError(f"{reference}: has no labels (CLUENER's test labels are hidden: score dev.json)")
-    found = _match(read_predictions(predictions), rows, Path(reference))
-    texts, gold_spans, gold_strings, pred_spans, pred_strings = [], [], [], [], []
+    found, _ = _match(read_predictions(predictions), rows, Path(reference))
+    texts, gold_spans, gold_strings, pred_spans, pred_strings, gold_strict, pred_strict = [], [], [], [], [], [], []
     for key, row in rows.items():
         spans = ner.tags_to_spans(row["tags"])
         texts.append(row["text"])
         gold_spans.append(spans)
         gold_strings.append(ner.strings_by_type(row["text"], spans))
+        gold_strict.append(entity_spans(row["tags"]))
         if key in found:
             where, record = found[key]
-            spans, strings = _predicted_entities(task, record, row["text"], where)
+            spans, strings, strict = _predicted_entities(task, record, row["text"], where)
         else:
-            spans, strings = [], {}
+            spans, strings, strict = [], {}, []
         pred_spans.append(spans)
         pred_strings.append(strings)
+        pred_strict.append(strict)
     types = ner.CLUENER_TYPES if task == "cluener" else sorted({k for s in gold_spans for k, _, _ in s})
     macro = ner.cluener_macro_f1(gold_strings, pred_strings, types)
     micro = ner.span_micro_f1(gold_spans, pred_spans)
-    return {"macro_f1": _pct(macro["macro_f1"]), "micro_f1": _pct(micro["micro_f1"]),
+    strict = ner.span_micro_f1(gold_strict, pred_strict)  # seqeval's entity F1: the runs' headline
+    return {"entity_f1": _pct(strict["micro_f1"]), "macro_f1": _pct(macro["macro_f1"]), "micro_f1": _pct(micro["micro_f1"]),
             "per_type_f1": {k: _pct(v["f1"]) for k, v in macro["per_type"].items()},
             "total": len(rows), "missing": len(rows) - len(found)}
 
@@ -157,7 +169,7 @@ def squad_golds(reference: Path) -> dict[str, list[str]]:
 
 def score_qa(task: str, reference: Path, predictions: Path) -> dict:
     golds = squad_golds(reference)
-    found = _match(read_predictions(predictions), golds, Path(reference))
+    found, _ = _match(read_predictions(predictions), golds, Path(reference))
     answers = {}
     for key, (where, record) in found.items():
         value = _field(record, "answer", where) if isinstance(record, dict) else record
@@ -215,6 +227,8 @@ def score_files(task: str, reference: Path, predictions: Path) -> dict:
 
 
 def format_scores(task: str, result: dict) -> str:
-    """One line: the metrics, then total and missing."""
+    """One line: the metrics, then total, missing and (CLUE's dropped rows) skipped."""
     head = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if isinstance(v, float))
-    return f"{task}: {head} ({result['total']} references, {result['missing']} without a prediction)"
+    skipped = result.get("skipped_dropped", 0)
+    tail = f"; {skipped} prediction{'s' if skipped != 1 else ''} for rows labelled '-' skipped" if skipped else ""
+    return f"{task}: {head} ({result['total']} references, {result['missing']} without a prediction{tail})"

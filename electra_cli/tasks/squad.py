@@ -27,11 +27,29 @@ def qa_folder(task: str, data_dir: Path) -> Path:
     return Path(data_dir)
 
 
+# CLUE's copies (cmrc2018_public.zip; `cmrc/` from CLUE's download script) and HFL's fine-tuning layout
+# (finetuning_data/cmrc2018/) name the files train.json and dev.json
+CLUE_COPIES = {"cmrc2018": ("", "cmrc2018_public", "cmrc", "cmrc2018")}
+
+
+def qa_files(task: str, data_dir: Path) -> tuple[Path, Path]:
+    """The preset's train and dev files under `data_dir`: its own file names in one of its folders, else CLUE's or
+    HFL's copy (train.json, dev.json); the own names, missing, when neither is there."""
+    train_name, dev_name, _ = QA_TASKS[task]
+    folder = qa_folder(task, data_dir)
+    train, dev = folder / train_name, folder / dev_name
+    if not train.is_file():
+        copies = [Path(data_dir) / name for name in CLUE_COPIES.get(task, ())]
+        copy = next((f for f in copies if (f / "train.json").is_file() and (f / "dev.json").is_file()), None)
+        if copy is not None:
+            return copy / "train.json", copy / "dev.json"
+    return train, dev
+
+
 def qa_setup(task: str, data_dir: Path, cfg) -> tuple[Path, Path]:
     """Train/dev paths of a QA preset in `data_dir`; sets the task type and (unless set) the no-answer mode."""
     train_name, dev_name, null_answers = QA_TASKS[task]
-    folder = qa_folder(task, data_dir)
-    train, dev = folder / train_name, folder / dev_name
+    train, dev = qa_files(task, data_dir)
     for path in (train, dev):
         if not path.is_file():
             raise UsageError(f"{path}: not found (--task {task} reads {train_name} and {dev_name} from --data-dir)")

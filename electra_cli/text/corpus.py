@@ -60,7 +60,8 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 COMPRESSION_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"}
 GLOB_CHARS = set("*?[")
 SNIFF_BYTES = 8192
-READ_BUFFER = 1 << 20
+READ_BUFFER = 1 << 18  # also what a share's reader may read ahead past its end
+UNIT_BYTES = 1 << 18  # the unit of work when the caller names none (shards/write.py names its CHUNK_BYTES)
 DECOMPRESSED_BUFFER = 1 << 16  # small, so a cut-off stream loses little before the damage is seen
 PARQUET_BATCH_ROWS = 1024
 PROGRESS_EVERY = 1 << 20  # report input bytes to the progress callback about every MiB
@@ -166,6 +167,41 @@ def _walk(folder: Path) -> list[InputFile]:
     return found
 
 
+@dataclass
+class Reading:
+    """One reading of one input file for the units `units`: where the file sits in the corpus's byte space
+    (inputs laid end to end, cut every `unit_bytes`), and where the reading stands."""
+
+    start: int  # the file's first byte in the corpus's byte space
+    unit_bytes: int
+    last: int  # the corpus's last unit
+    units: range  # the units to read
+    begin: int = 0  # where this reading's share of the file begins (bytes into the file)
+    pos: int = 0  # bytes of the file consumed as lines so far
+    splits: bool = True  # False where the file is read whole (compressed, stdin): one unit
+    unit: int = -1  # the unit of the documents read now
+
+    def __post_init__(self) -> None:
+        self.unit = self.unit_at(0)
+
+    def unit_at(self, offset: int) -> int:
+        """The unit that a cut place `offset` bytes into the file begins."""
+        return min((self.start + offset) // self.unit_bytes, self.last)
+
+    @property
+    def owner(self) -> bool:
+        """Whether the file's head is this reading's: it reads the file from the start and counts it."""
+        return self.unit_at(0) in self.units
+
+    def touches(self, size: int) -> bool:
+        """Whether the file can hold documents of `units` (from its size alone)."""
+        return self.owner or len(self.units) > 0 and self.unit_at(0) < self.units.start <= self.unit_at(size - 1)
+
+    def where(self, lineno: int) -> str:
+        """A line's location for messages (line numbers count from where this reading began)."""
+        return f":{lineno}" if self.begin == 0 else f":{lineno} (counting lines from byte {self.begin})"
+
+
 class Corpus:
     """A corpus to stream: `documents()` yields each document once, `stats` counts what was read and skipped."""
 
@@ -185,13 +221,46 @@ class Corpus:
         """Path and size of every input, for manifests."""
         return [{"path": f.name, "bytes": f.size} for f in self.files]
 
+    def unit_count(self, unit_bytes: int) -> int:
+        """How many units of work the corpus has: its inputs laid end to end, cut every `unit_bytes` (from the
+        sizes alone, so every process of a job counts the same without reading anything)."""
+        total = sum(f.size or 0 for f in self.files)
+        return max(1, -(-total // unit_bytes))
+
+    def share_bytes(self, unit_bytes: int, units: range) -> int | None:
+        """About how many input bytes `units` covers, for a progress bar; None when an input is stdin."""
+        total = self.total_bytes
+        if total is None:
+            return None
+        return max(0, min(units.stop * unit_bytes, total) - min(units.start * unit_bytes, total))
+
     def documents(self, on_bytes: Callable[[int], None] | None = None) -> Iterator[Document]:
         """Yield documents in input order; `on_bytes(n)` is called as input bytes are consumed."""
+        for _, doc in self.unit_documents(UNIT_BYTES, None, on_bytes):
+            yield doc
+
+    def unit_documents(self, unit_bytes: int, units: range | None = None,
+                       on_bytes: Callable[[int], None] | None = None) -> Iterator[tuple[int, Document]]:
+        """(unit, document) for the documents of `units` (all by default), in input order, reading only them.
+
+        The inputs laid end to end form one byte space, cut every `unit_bytes` into units. A document belongs to
+        the unit where its place in that space begins: in plain text a unit's place is moved forward to just
+        after the first blank line at or after its cut, in JSONL to the next line start; a Parquet row group
+        belongs to the unit of its first byte; a compressed file (or stdin) is read whole, in the unit of its
+        first byte. Reading units a..b thus opens only the files they touch, and reads only their bytes plus the
+        head of each file (8 KB, to know its format) and a few lines past each end, to find the next cut.
+        """
         report = on_bytes or (lambda n: None)
+        count = self.unit_count(unit_bytes)
+        units = range(count) if units is None else units
+        start = 0
         for f in self.files:
+            reading = Reading(start, unit_bytes, count - 1, units)
+            start += f.size or 0
             if self._done:
                 return
-            yield from self._read_file(f, report)
+            if reading.touches(f.size or 0):
+                yield from self._read_file(f, report, reading)
 
     def lines(self, on_bytes: Callable[[int], None] | None = None, batch: int = 1000) -> Iterator[list[str]]:
         """The kept lines in batches (what a tokenizer trainer wants)."""
@@ -204,13 +273,14 @@ class Corpus:
         if pending:
             yield pending
 
-    def report(self, title: str) -> None:
-        """Print the end-of-run summary; a corpus that yielded nothing at all is an error."""
+    def report(self, title: str, require_text: bool = True) -> None:
+        """Print the end-of-run summary; a corpus that yielded nothing at all is an error (unless it is one part's
+        share, which may hold no text)."""
         from electra_cli.core.console import console
 
         if self.options.summary:
             console.print(summary_table(self.stats, title=title))
-        if self.stats.documents == 0:
+        if require_text and self.stats.documents == 0:
             raise DataError(f"{self.files[0].name}: no text found in the inputs (every file or record was skipped)")
 
     # ---- bookkeeping ---------------------------------------------------------------------------------
@@ -243,7 +313,13 @@ class Corpus:
 
     # ---- reading one file ----------------------------------------------------------------------------
 
-    def _read_file(self, f: InputFile, report: Callable[[int], None]) -> Iterator[Document]:
+    def _read_file(self, f: InputFile, report: Callable[[int], None],
+                   reading: Reading) -> Iterator[tuple[int, Document]]:
+        """The documents of one file that belong to `reading.units`: from its head when the file's first unit is
+        one of them (this reading then counts the file and its whole-file skips), else from the first cut."""
+        if not reading.owner:
+            yield from self._read_share(f, report, reading)
+            return
         self.stats.files += 1
         try:
             raw = _stdin() if f.path is None else open(f.path, "rb", buffering=READ_BUFFER)  # noqa: SIM115
@@ -251,15 +327,6 @@ class Corpus:
             self._skip(f, "unreadable", detail=err.strerror or str(err))
             return
         position = _position_reader(raw)
-        reported = 0
-
-        def progress() -> None:
-            nonlocal reported
-            now = position()
-            if now - reported >= PROGRESS_EVERY:
-                report(now - reported)
-                reported = now
-
         try:
             try:
                 head = raw.peek(8)[:8]
@@ -270,9 +337,13 @@ class Corpus:
                 self._skip(f, "empty_file")
                 return
             if head.startswith(PARQUET_MAGIC):
-                yield from self._read_parquet(f, progress)
+                yield from self._read_parquet(f, reading)
                 return
             stream = _decompressed(raw, head)
+            if stream is raw and f.path is not None:
+                position = lambda: reading.pos  # noqa: E731  # lines consumed, not what the buffer read ahead
+            else:  # compressed, or stdin: read whole, in the unit of its first byte
+                reading.splits = False
             try:
                 sample = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
             except STREAM_ERRORS:
@@ -288,54 +359,126 @@ class Corpus:
                 self._skip(f, "empty_file")
                 return
             reader = self._read_jsonl if _looks_like_jsonl(f.name, sample) else self._read_text
-            yield from reader(f, stream, progress)
+            yield from self._counted(reader(f, stream, reading), position, report)
+        finally:
+            self.stats.input_bytes += position()
+            if f.path is not None:
+                raw.close()
+
+    def _read_share(self, f: InputFile, report: Callable[[int], None],
+                    reading: Reading) -> Iterator[tuple[int, Document]]:
+        """The documents of `reading.units` in a file whose head belongs to an earlier unit: the format from the
+        file's first 8 KB, then from the first cut on. What is read whole (compressed files) or skipped whole
+        (binary, empty, unreadable) is left to the reading that holds the head."""
+        try:
+            with open(f.path, "rb", buffering=0) as probe:
+                head = probe.read(SNIFF_BYTES)
+        except OSError:
+            return
+        if head.startswith(PARQUET_MAGIC):
+            yield from self._read_parquet(f, reading)
+            return
+        if not head or b"\x00" in head or any(head.startswith(magic) for magic in MAGIC.values()):
+            return
+        jsonl = _looks_like_jsonl(f.name, head)
+        try:
+            raw = open(f.path, "rb", buffering=READ_BUFFER)  # noqa: SIM115
+        except OSError:
+            return
+        with raw:
+            if not self._seek_cut(raw, reading, jsonl):
+                return
+            reader = self._read_jsonl if jsonl else self._read_text
+            try:
+                yield from self._counted(reader(f, raw, reading), lambda: reading.pos, report)
+            finally:
+                self.stats.input_bytes += reading.pos - reading.begin
+
+    def _seek_cut(self, raw: io.BufferedReader, reading: Reading, jsonl: bool) -> bool:
+        """Move `raw` to where `reading`'s first unit begins in this file: the start of the first line at or after
+        the unit's cut (JSONL), or just after the first blank line that starts there (plain text: a document
+        boundary). False when the file ends first."""
+        cut = reading.units.start * reading.unit_bytes - reading.start
+        raw.seek(cut - 1)
+        reading.pos = cut - 1
+        while chunk := raw.readline(self.options.max_line_bytes):  # the rest of the line holding the byte before
+            reading.pos += len(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        if jsonl:
+            reading.begin = reading.pos
+            return True
+        for _, at, raw_line in self._read_lines(None, raw, reading):
+            if not raw_line.strip():
+                reading.unit = reading.unit_at(at)
+                reading.begin = reading.pos
+                return reading.unit < reading.units.stop
+        return False
+
+    def _counted(self, documents: Iterator[tuple[int, Document]], position: Callable[[], int],
+                 report: Callable[[int], None]) -> Iterator[tuple[int, Document]]:
+        """`documents`, reporting the input bytes consumed as they go."""
+        reported = position()
+        try:
+            for item in documents:
+                yield item
+                now = position()
+                if now - reported >= PROGRESS_EVERY:
+                    report(now - reported)
+                    reported = now
         finally:
             end = position()
             if end > reported:
                 report(end - reported)
-            self.stats.input_bytes += end
-            if f.path is not None:
-                raw.close()
 
-    def _read_lines(self, f: InputFile, stream: io.BufferedReader) -> Iterator[tuple[int, bytes]]:
-        """(line number, raw line) pairs; over-long lines are drained and skipped, damage ends the file."""
+    def _read_lines(self, f: InputFile | None, stream: io.BufferedReader,
+                    reading: Reading) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, offset, raw line) triples, keeping `reading.pos` after the last line; over-long lines are
+        drained and skipped (counted when `f` is given), damage ends the file."""
         limit = self.options.max_line_bytes
         lineno = 0
         while True:
+            at = reading.pos
             raw_line = stream.readline(limit)
             if not raw_line:
                 return
+            reading.pos += len(raw_line)
             lineno += 1
             if len(raw_line) >= limit and not raw_line.endswith(b"\n"):
                 while (chunk := stream.readline(limit)) and not chunk.endswith(b"\n"):
-                    pass
-                self._skip(f, "line_too_long", f":{lineno}", f"over {limit} bytes")
+                    reading.pos += len(chunk)
+                reading.pos += len(chunk)
+                if f is not None:
+                    self._skip(f, "line_too_long", reading.where(lineno), f"over {limit} bytes")
                 continue
-            yield lineno, raw_line
+            yield lineno, at, raw_line
 
-    def _decode(self, f: InputFile, raw_line: bytes, lineno: int) -> str:
+    def _decode(self, f: InputFile, raw_line: bytes, where: str) -> str:
         try:
             return raw_line.decode("utf-8")
         except UnicodeDecodeError:
-            self._replace(f, "invalid_utf8", f":{lineno}")
+            self._replace(f, "invalid_utf8", where)
             return raw_line.decode("utf-8", "replace")
 
-    def _read_text(self, f: InputFile, stream: io.BufferedReader, progress: Callable[[], None]) -> Iterator[Document]:
+    def _read_text(self, f: InputFile, stream: io.BufferedReader, reading: Reading) -> Iterator[tuple[int, Document]]:
         doc: Document = []
         nbytes = 0
         try:
-            for lineno, raw_line in self._read_lines(f, stream):
-                text = self._decode(f, raw_line, lineno).strip()
+            for lineno, at, raw_line in self._read_lines(f, stream, reading):
+                text = self._decode(f, raw_line, reading.where(lineno)).strip()
                 if text:
                     doc.append(text)
                     nbytes += len(raw_line)
                     continue
                 if doc:
                     keep_going = self._keep(doc, nbytes)
-                    yield doc
+                    yield reading.unit, doc
                     doc, nbytes = [], 0
-                    progress()
                     if not keep_going:
+                        return
+                if reading.splits and not raw_line.strip():  # a unit begins after a blank line (ASCII blank)
+                    reading.unit = reading.unit_at(at)
+                    if reading.unit >= reading.units.stop:
                         return
         except STREAM_ERRORS as err:
             # The document in progress may be cut short: drop it rather than keep half a document.
@@ -343,17 +486,22 @@ class Corpus:
             return
         if doc:
             self._keep(doc, nbytes)
-            yield doc
+            yield reading.unit, doc
 
-    def _read_jsonl(self, f: InputFile, stream: io.BufferedReader, progress: Callable[[], None]) -> Iterator[Document]:
+    def _read_jsonl(self, f: InputFile, stream: io.BufferedReader, reading: Reading) -> Iterator[tuple[int, Document]]:
         key = self.options.text_field
         try:
-            for lineno, raw_line in self._read_lines(f, stream):
+            for lineno, at, raw_line in self._read_lines(f, stream, reading):
+                if reading.splits:  # a unit begins at a line start
+                    reading.unit = reading.unit_at(at)
+                    if reading.unit >= reading.units.stop:
+                        reading.pos = at  # that line is the next unit's
+                        return
                 if not raw_line.strip():
                     continue
-                where = f":{lineno}"
+                where = reading.where(lineno)
                 try:
-                    record = json.loads(self._decode(f, raw_line, lineno))
+                    record = json.loads(self._decode(f, raw_line, where))
                 except json.JSONDecodeError as err:
                     self._skip(f, "invalid_json", where, err.msg)
                     continue
@@ -363,56 +511,69 @@ class Corpus:
                 if key not in record or record[key] is None:
                     self._skip(f, "missing_field", where, f"no {key!r}")
                     continue
-                doc = self._document_from_text(f, record[key], where)
-                if doc is None:
-                    continue
-                keep_going = self._keep(doc, sum(len(line.encode()) for line in doc))
-                yield doc
-                progress()
-                if not keep_going:
-                    return
+                doc = self._kept_record(f, record[key], where)
+                if doc is not None:
+                    yield reading.unit, doc
+                    if self._done:
+                        return
         except STREAM_ERRORS as err:
             self._skip(f, "truncated", detail=str(err) or type(err).__name__)
 
-    def _read_parquet(self, f: InputFile, progress: Callable[[], None]) -> Iterator[Document]:
+    def _read_parquet(self, f: InputFile, reading: Reading) -> Iterator[tuple[int, Document]]:
+        """The rows of the row groups that belong to `reading.units` (a row group belongs to the unit of its first
+        byte); file-level problems are counted by the reading that holds the file's head."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         key = self.options.text_field
+        skip_file = self._skip if reading.owner else _ignore
         if f.path is None:
             raise UsageError("<stdin>: Parquet cannot be read from standard input; pass the file path")
         try:
             parquet = pq.ParquetFile(f.path)
         except (pa.ArrowException, OSError) as err:
-            self._skip(f, "invalid_parquet", detail=str(err).splitlines()[0])
+            skip_file(f, "invalid_parquet", detail=str(err).splitlines()[0])
             return
         schema = parquet.schema_arrow
         if key not in schema.names:
-            self._skip(f, "missing_field", detail=f"no column {key!r}; columns: {', '.join(schema.names)}")
+            skip_file(f, "missing_field", detail=f"no column {key!r}; columns: {', '.join(schema.names)}")
             return
         column_type = schema.field(key).type
         if not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
-            self._skip(f, "non_string_field", detail=f"column {key!r} is {column_type}")
+            skip_file(f, "non_string_field", detail=f"column {key!r} is {column_type}")
             return
+        metadata = parquet.metadata
         row = 0
         try:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[key]):
-                for value in batch.column(0).to_pylist():
-                    row += 1
-                    where = f": row {row}"
-                    if value is None:
-                        self._skip(f, "missing_field", where, f"{key!r} is null")
-                        continue
-                    doc = self._document_from_text(f, value, where)
-                    if doc is None:
-                        continue
-                    keep_going = self._keep(doc, sum(len(line.encode()) for line in doc))
-                    yield doc
-                    if not keep_going:
-                        return
-                progress()
+            for group in range(metadata.num_row_groups):
+                rows = metadata.row_group(group).num_rows
+                reading.unit = reading.unit_at(_row_group_offset(metadata.row_group(group), key))
+                if reading.unit >= reading.units.stop:
+                    return
+                if reading.unit < reading.units.start:
+                    row += rows
+                    continue
+                for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=[key]):
+                    for value in batch.column(0).to_pylist():
+                        row += 1
+                        where = f": row {row}"
+                        if value is None:
+                            self._skip(f, "missing_field", where, f"{key!r} is null")
+                            continue
+                        doc = self._kept_record(f, value, where)
+                        if doc is not None:
+                            yield reading.unit, doc
+                            if self._done:
+                                return
         except (pa.ArrowException, OSError) as err:
             self._skip(f, "invalid_parquet", f": row {row}", str(err).splitlines()[0])
+
+    def _kept_record(self, f: InputFile, value: object, where: str) -> Document | None:
+        """A JSONL record's or Parquet row's text as a document, counted as kept; None when it is skipped."""
+        doc = self._document_from_text(f, value, where)
+        if doc is not None:
+            self._keep(doc, sum(len(line.encode()) for line in doc))
+        return doc
 
     def _document_from_text(self, f: InputFile, value: object, where: str) -> Document | None:
         """A record's text as a document (its non-blank lines), or None when it must be skipped."""
@@ -429,6 +590,19 @@ class Corpus:
             self._skip(f, "empty_document", where)
             return None
         return doc
+
+
+def _ignore(*args, **kwargs) -> None:
+    """A whole-file skip seen by a reading that does not hold the file's head: that reading counts it."""
+
+
+def _row_group_offset(group, column: str) -> int:
+    """Where a Parquet row group's `column` begins in the file (its dictionary page, else its first data page)."""
+    for i in range(group.num_columns):
+        chunk = group.column(i)
+        if chunk.path_in_schema == column:
+            return chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    return group.column(0).data_page_offset
 
 
 def _stdin() -> io.BufferedReader:
