@@ -189,7 +189,7 @@ def score_glue(task: str, reference: Path, predictions: Path) -> dict:
     classification counts as wrong (a label of its own); regression needs every row."""
     spec = glue_task(task)
     gold = glue_gold(task, reference)
-    found = _match(read_predictions(predictions), gold, Path(reference))
+    found, _ = _match(read_predictions(predictions), gold, Path(reference))
     regression = spec.task_type == "regression"
     if regression and len(found) < len(gold):
         raise DataError(f"{predictions}: {len(gold) - len(found)} of {len(gold)} rows of {reference} have no score")
