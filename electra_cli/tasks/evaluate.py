@@ -158,8 +158,8 @@ def evaluate(model: Path, data_dir: Path, out: Path, suite: str | None, tasks: l
     out.mkdir(parents=True, exist_ok=True)
     plan = Plan(model, data_dir, out, found, missing, seeds, {k: flags.get(k) for k in SETTING_FLAGS}, clue_version)
     complete = run_plan(plan)
-    result = report.build(suite, model, complete, {t: f"{t}/seed-{kept_seed(r)}" for t, r in complete.items()},
-                          missing, plan.failed)
+    result = report.build(suite, model, complete, {t: kept_seed(r) for t, r in complete.items()}, missing,
+                          plan.failed)
     report.write(out, result)
     archive = report.write_clue_zip(out, result)
     if archive:

@@ -25,25 +25,26 @@ def percentages(metrics: dict, task_type: str) -> dict:
     return {k: round(v * scale, 4) for k, v in metrics.items() if isinstance(v, float) and not math.isnan(v)}
 
 
-def task_entry(runs: dict[int, dict], folder: str) -> dict:
-    """One task's report entry from its runs (seed -> metrics.json of a one-seed run)."""
+def task_entry(task: str, runs: dict[int, dict], kept_seed: int) -> dict:
+    """One task's report entry from its runs (seed -> metrics.json of a one-seed run) and the seed kept."""
     first = next(iter(runs.values()))
     metric, task_type = first["metric"], first["task_type"]
     seeds = [{"seed": seed, **percentages(runs[seed]["seeds"][0], task_type)} for seed in sorted(runs)]
     values = [s.get(metric, float("nan")) for s in seeds]
-    kept = runs[int(folder.rsplit("-", 1)[1])]
+    kept = runs[kept_seed]
     test = percentages(kept["test"], task_type) if isinstance(kept.get("test"), dict) else None
     if kept.get("submission"):
         test = {"submission": kept["submission"], "clue_version": kept.get("clue_version")}
     return {"metric": metric, "mean": round(statistics.fmean(values), 4),
             "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
             "median": round(statistics.median(values), 4), "max": round(max(values), 4),
-            "seeds": seeds, "test": test, "folder": folder}
+            "seeds": seeds, "test": test, "folder": f"{task}/seed-{kept_seed}"}
 
 
-def build(suite: str | None, model: Path, complete: dict[str, dict[int, dict]], folders: dict[str, str],
+def build(suite: str | None, model: Path, complete: dict[str, dict[int, dict]], kept: dict[str, int],
           missing: list[str], failed: dict[str, str]) -> dict:
-    tasks = {task: task_entry(runs, folders[task]) for task, runs in complete.items()}
+    """The report: per task its entry, the average of the tasks' means, what was missing and what failed."""
+    tasks = {task: task_entry(task, runs, kept[task]) for task, runs in complete.items()}
     metrics = {entry["metric"] for entry in tasks.values()}
     average = None
     if tasks:
