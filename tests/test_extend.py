@@ -18,10 +18,8 @@ from tests.published import (
     write_google_electra_small,
     write_hfl_chinese_electra_small,
 )
+from tests.test_published import RUN
 
-RUN = ["--recipe", "electra-tiny", "--set", "data.max_seq_len=32", "--set", "train.batch_size=8",
-       "--set", "train.log_every=2", "--set", "train.eval_every=0", "--set", "train.eval_batches=1",
-       "--set", "optim.warmup_steps=2"]
 DOMAIN = ["electroencephalography", "neurophysiology", "photosynthesis", "thermodynamics"]
 UNUSED = re.compile(r"\[unused\d+\]")
 
@@ -229,3 +227,19 @@ def test_usage_errors(extended, tmp_path):
     result = run_cli("pretrain", "--shards", extended["shards"], "--out", tmp_path / "run", "--max-steps", "1",
                      *RUN, "--init-discriminator", other)
     assert result.exit_code == 2 and "vocabulary" in result.output and "Traceback" not in result.output
+
+
+def test_a_shared_word_rest_is_added_as_the_continuation_wordpiece_uses(extended, tmp_path):
+    """Words seen once each (no whole word qualifies) that share a long rest after their first piece: the rest is
+    added as `##synthesis`, which transformers then uses right after each word's first piece."""
+    firsts = ["city", "river", "music", "game", "film", "school", "team", "world"]
+    text = tmp_path / "rests.txt"
+    text.write_text("\n".join(f"The {w}synthesis was new." for w in firsts) + "\n", encoding="utf-8")
+    result = run_cli("vocab", text, "--extend", extended["disc"], "--add", "1", "--out", tmp_path / "vocab")
+    assert result.exit_code == 0, result.output
+    (added,) = json.loads((tmp_path / "vocab" / "added.json").read_text())["tokens"]
+    theirs = AutoTokenizer.from_pretrained(extended["disc"])
+    assert (added["token"], added["reason"], added["count"]) == ("##synthesis", "continuation", 8)
+    assert added["pieces_before"] == theirs.tokenize("citysynthesis")[1:]  # the rest's pieces, as transformers split it
+    ours = AutoTokenizer.from_pretrained(tmp_path / "vocab")
+    assert all(ours.tokenize(f"{w}synthesis") == [w, "##synthesis"] for w in firsts)

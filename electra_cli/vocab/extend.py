@@ -121,7 +121,7 @@ def extend_vocab(
     extended, records = place(tokens, chosen, {t: i for i, t in enumerate(tokens)})
 
     with atomic_dir(out) as tmp:
-        after_tokenizer = write_tokenizer_files(tmp, extended, base, published)
+        after_tokenizer = write_extended_tokenizer(tmp, extended, base, published)
         check_added(after_tokenizer, records)
         extends = {
             "folder": str(published.resolve()),
@@ -270,7 +270,7 @@ def place(tokens: list[str], chosen: list[Added], ids: dict[str, int]) -> tuple[
     return extended, records
 
 
-def write_tokenizer_files(folder: Path, tokens: list[str], base: dict, published: Path) -> Tokenizer:
+def write_extended_tokenizer(folder: Path, tokens: list[str], base: dict, published: Path) -> Tokenizer:
     """vocab.txt, tokenizer_config.json and special_tokens_map.json with the published tokenizer's class and
     settings, then tokenizer.json as transformers converts that folder; returns the tokenizer transformers
     builds from the finished folder (for the checks and the closing figures)."""
