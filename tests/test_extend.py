@@ -157,7 +157,8 @@ def test_an_extended_run_resumes_exports_and_inspects(extended, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     result = run_cli("pretrain", "--shards", extended["shards"], "--out", straight, "--max-steps", "4", *RUN, *init)
     assert result.exit_code == 0, result.output
-    assert "vocabulary extended from 353 to 364 tokens" in " ".join(result.output.split())
+    assert "vocabulary extended by 120 tokens (109 in [unused] slots, 11 appended: 353 -> 364 rows)" in " ".join(
+        result.output.split())
     result = run_cli("pretrain", "--shards", extended["shards"], "--out", split, "--max-steps", "4", *RUN, *init,
                      "--set", "train.stop_at=2", "--set", "train.save_every=2")
     assert result.exit_code == 0, result.output

@@ -59,8 +59,9 @@ class Growth:
         """The load report's line."""
         unknown = sum(self.unk_id in pieces for _, pieces in self.rows)
         filled = sum(token_id < self.base_size for token_id, _ in self.rows)
-        return (f"vocabulary extended from {self.base_size} to {self.size} tokens: {len(self.rows)} new rows "
-                f"({filled} in [unused] slots) start as the mean of the rows of their published pieces"
+        return (f"vocabulary extended by {len(self.rows)} tokens ({filled} in [unused] slots, {self.size - self.base_size} "
+                f"appended: {self.base_size} -> {self.size} rows); their rows start as the mean of the rows of their "
+                "published pieces"
                 + (f" ({unknown} [UNK] characters: the mean of all rows)" if unknown else "")
                 + "; every published row unchanged")
 
