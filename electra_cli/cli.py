@@ -122,22 +122,43 @@ def vocab(
     limit_alphabet: Annotated[
         int, typer.Option(metavar="N", help="Most single characters to keep; the default keeps those of CJK corpora.")
     ] = 6000,
+    extend: Annotated[
+        Optional[Path],
+        typer.Option("--extend", metavar="DIR", help="Extend this published folder's vocabulary instead of training "
+                     "one: every published token keeps its id; casing and Chinese handling are the folder's."),
+    ] = None,
+    add: Annotated[
+        Optional[int], typer.Option(metavar="N", help="With --extend: most tokens to add ([UNK] characters, then "
+                                    "frequent many-piece words), in the [unused] slots first, then appended."),
+    ] = None,
     max_bytes: MaxBytes = None,
     text_field: TextField = "text",
     strict: Strict = False,
     overwrite: Overwrite = False,
 ) -> None:
-    """Train a WordPiece vocabulary and write a tokenizer folder (loadable by transformers' AutoTokenizer).
+    """Train a WordPiece vocabulary and write a tokenizer folder (loadable by transformers' AutoTokenizer), or
+    extend a published one for a domain corpus (--extend DIR --add N).
 
     Example: electra-cli vocab corpus/ --out vocab/ --vocab-size 8000
     """
     from electra_cli.text.corpus import CorpusOptions
+
+    options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
+    if extend is not None or add is not None:
+        from electra_cli.vocab.extend import ExtendSettings, extend_vocab
+
+        if extend is None or add is None:
+            raise UsageError("--extend DIR and --add N go together (extend a published vocabulary by N tokens)")
+        if cased or vocab_size != 30522 or limit_alphabet != 6000:
+            raise UsageError("--cased, --vocab-size and --limit-alphabet train a vocabulary; with --extend the size "
+                             "is the published one's + --add, the casing the published folder's")
+        extend_vocab(corpus, extend, out, ExtendSettings(add=add, min_frequency=min_frequency), options, overwrite)
+        return
     from electra_cli.vocab.train import VocabSettings, build_vocab
 
     settings = VocabSettings(
         vocab_size=vocab_size, min_frequency=min_frequency, lowercase=not cased, limit_alphabet=limit_alphabet
     )
-    options = CorpusOptions(text_field=text_field, strict=strict, max_bytes=max_bytes)
     build_vocab(corpus, out, settings, options, overwrite=overwrite)
 
 

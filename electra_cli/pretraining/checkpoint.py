@@ -29,7 +29,8 @@ SCHEDULER_FILE = "scheduler.pt"
 SCALER_FILE = "scaler.pt"
 STATE_FILE = "state.json"
 SHARDS_MANIFEST_COPY = "shards-manifest.json"  # the manifest of the shards trained on, for exports and checks
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+# added.json: an extended vocabulary's record of its published base and added tokens (vocab/extend.py)
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added.json")
 
 
 def rng_file(rank: int) -> str:

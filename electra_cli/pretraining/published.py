@@ -247,9 +247,10 @@ def mapped_state(source: Source, state: dict[str, torch.Tensor]) -> tuple[dict[s
     return mapped, unused
 
 
-def load_sources(model, sources: dict[str, Source]) -> list[str]:
+def load_sources(model, sources: dict[str, Source], growth=None) -> list[str]:
     """Load the sources into `model` (an Electra), generator first so that with tied embeddings the
-    discriminator's copy wins; returns the report lines (also logged). Refuses a load that misses the encoder."""
+    discriminator's copy wins; returns the report lines (also logged). Refuses a load that misses the encoder.
+    `growth` (pretraining/grow.py): the shards' vocabulary extends the sources', whose rows it grows."""
     from electra_cli.pretraining.checkpoint import is_tied_alias
 
     report = []
@@ -260,6 +261,8 @@ def load_sources(model, sources: dict[str, Source]) -> list[str]:
         if source is None or target is None:
             continue
         state, unused = mapped_state(source, read_weights(source))
+        if growth is not None and growth.grow(state):
+            report.append(f"{role}: {growth.describe()}")
         states[role] = state
         try:
             missing, unexpected = target.load_state_dict(state, strict=False)

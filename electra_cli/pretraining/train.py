@@ -45,6 +45,7 @@ from electra_cli.pretraining.checkpoint import (
     world_change,
 )
 from electra_cli.pretraining.export import export_models
+from electra_cli.pretraining.grow import Growth, vocab_growth
 from electra_cli.pretraining.model import (
     Electra,
     flops_per_token,
@@ -226,7 +227,8 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     seq_len = int(manifest["max_seq_len"])
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world
     check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
-    check_sources(sources, vocab, shards)
+    growth = vocab_growth(vocab, vocab_dir) if sources else None  # shards of an extended published vocabulary
+    check_sources(sources, vocab, shards, growth)
     if cfg.data.verify == "hashes" and accelerator.is_main_process:
         from electra_cli.shards.write import verify_shards
 
@@ -238,7 +240,7 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     word_pieces = whole_word_setup(cfg.model, train_set, shards, vocab_dir)
     model = Electra(cfg.model, vocab["vocab_size"], vocab["special_ids"], word_pieces)
     if sources:
-        load_sources(model, sources)
+        load_sources(model, sources, growth)
     optimizer = torch.optim.AdamW(
         parameter_groups(model, cfg.optim.weight_decay),
         lr=cfg.optim.lr,
@@ -306,10 +308,13 @@ def check_inputs(cfg, vocab: dict, vocab_dir: Path, manifest: dict, shards: Path
         raise UsageError("; ".join(problems))
 
 
-def check_sources(sources: dict, vocab: dict, shards: Path) -> None:
-    """The init folders must speak the shards' vocabulary: same size, and the same vocab.txt where they carry one."""
+def check_sources(sources: dict, vocab: dict, shards: Path, growth: Growth | None = None) -> None:
+    """The init folders must speak the shards' vocabulary: same size, and the same vocab.txt where they carry one;
+    or be the published base of the shards' extended vocabulary (`growth`), whose rows the load grows."""
     problems = []
     for source in sources.values():
+        if growth is not None and growth.fits(source.config["vocab_size"], source_vocab_sha(source)):
+            continue
         if source.config["vocab_size"] != vocab["vocab_size"]:
             problems.append(f"{source.folder} has a vocabulary of {source.config['vocab_size']} tokens, the shards in "
                             f"{shards} {vocab['vocab_size']}")

@@ -83,7 +83,7 @@ def _vocabulary(folder: Path) -> tuple[dict | None, dict]:
                                               "strip_accents": manifest.get("lowercase"), "chinese_chars_split": True}
     described = {"size": manifest["vocab_size"], "sha256": manifest["vocab_sha256"],
                  "special_ids": manifest["special_ids"], "tokenizer": tokenizer,
-                 "ignored": manifest.get("ignored", [])}
+                 "ignored": manifest.get("ignored", []), "extends": manifest.get("extends")}
     return described, _yes(f"shard CORPUS --vocab {folder} --out SHARDS")
 
 
@@ -171,7 +171,17 @@ def _vocab_folder(folder: Path) -> dict:
     no_weights = _no(f"{folder}: a vocab folder holds no weights")
     roles = {role: no_weights for role in ROLES}
     roles["shard --vocab"] = shard_role
-    return _report(folder, "vocab", "a vocab folder of electra-cli", roles, {"vocab": vocab})
+    summary = "a vocab folder of electra-cli"
+    if vocab and vocab.get("extends"):
+        summary = f"a published vocabulary extended by electra-cli ({extension_line(vocab['extends'])})"
+    return _report(folder, "vocab", summary, roles, {"vocab": vocab})
+
+
+def extension_line(extends: dict) -> str:
+    """An extended vocabulary as `inspect` shows it: the published base + K added."""
+    return (f"published base of {extends['vocab_size']} tokens + {extends['added']} added "
+            f"({extends.get('filled_unused', 0)} in [unused] slots, {extends.get('appended', 0)} appended); "
+            f"base {extends.get('folder')}, sha256 {str(extends.get('vocab_sha256'))[:12]}")
 
 
 def _shards(folder: Path) -> dict:
@@ -223,6 +233,8 @@ def render(report: dict) -> list[str]:
         tok = vocab.get("tokenizer") or {}
         specials = ", ".join(f"{k} {v}" for k, v in (vocab.get("special_ids") or {}).items())
         lines.append(f"  vocabulary: {vocab.get('size')} tokens; special ids: {specials}")
+        if vocab.get("extends"):
+            lines.append(f"  extended: {extension_line(vocab['extends'])}")
         if tok:
             casing = "lowercased" if tok.get("lowercase") else "cased"
             accents = "accents stripped" if tok.get("strip_accents") else "accents kept"

@@ -36,10 +36,15 @@ def can_continue(c: str) -> bool:
     not punctuation, not a Chinese character (a word of its own)."""
     if c.isspace() or (c.isascii() and not c.isalnum()):
         return False
-    code = ord(c)
-    if any(low <= code <= high for low, high in _CHINESE):
+    if is_chinese(c):
         return False
     return not unicodedata.category(c).startswith("P")
+
+
+def is_chinese(c: str) -> bool:
+    """A character of the CJK blocks BERT's normalizer sets apart as a word of its own."""
+    code = ord(c)
+    return any(low <= code <= high for low, high in _CHINESE)
 
 
 class ContinuationScanner:

@@ -17,6 +17,7 @@ from electra_cli.vocab.published import is_hf_folder, load_hf_vocab
 from electra_cli.vocab.wordpiece import OUR_SPECIAL_IDS
 
 MANIFEST = "vocab.json"
+ADDED = "added.json"  # an extended published vocabulary's record: its base and every token added (vocab/extend.py)
 
 
 def load_vocab_manifest(folder: Path) -> dict:
@@ -28,7 +29,11 @@ def load_vocab_manifest(folder: Path) -> dict:
     if not folder.exists():
         raise UsageError(f"{folder}: does not exist (expected a vocab folder from `electra-cli vocab`)")
     if not path.is_file() and is_hf_folder(folder):
-        return load_hf_vocab(folder)[0]
+        manifest = load_hf_vocab(folder)[0]
+        added = read_added(folder, manifest["vocab_sha256"])
+        if added is not None:  # a model exported from a run on an extended vocabulary
+            manifest["extends"] = added["base"]
+        return manifest
     if not path.is_file():
         raise UsageError(f"{folder}: not a vocab folder (no {MANIFEST}); build one with `electra-cli vocab`")
     try:
@@ -57,3 +62,20 @@ def load_tokenizer(folder: Path) -> Tokenizer:
         tokenizer.no_truncation()
         return tokenizer
     return load_hf_vocab(folder)[1]
+
+
+def read_added(folder: Path, vocab_sha256: str) -> dict | None:
+    """The folder's added.json ({"base": {...}, "tokens": [...]}) when it describes this vocab.txt, else None:
+    the record of which ids of an extended vocabulary are new, and where their first rows come from."""
+    path = Path(folder) / ADDED
+    if not path.is_file():
+        return None
+    try:
+        added = json.loads(path.read_text(encoding="utf-8"))
+        recorded = added["vocab_sha256"]
+        added["base"]["added"] = len(added["tokens"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: invalid record of added tokens ({err})") from None
+    if recorded != vocab_sha256:
+        raise DataError(f"{path}: describes another vocab.txt than the one beside it (sha256 differs)")
+    return added
