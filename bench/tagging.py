@@ -14,7 +14,7 @@ Model: ELECTRA, 2 layers, hidden 128, random weights, a character vocabulary (be
 Every run: lr 1e-3, batch 32, 4 epochs (QA 2), seed 1; the plain loop is torch's AdamW (bias correction, weight
 decay 0.01), constant lr, no clipping, HF's heads; `finetune` runs its defaults with that lr and those epochs.
 Runs (--runs, comma-separated, `NAME+SEED` for another seed than 1: `defaults+2`): plain; defaults (finetune as it ships:
-google-research/electra's settings); bias-correction (torch's AdamW), no-layer-decay, both, and hf-style
+google-research/electra's settings); bias-correction (torch's AdamW), no-layer-decay, corrected-no-decay (both), and hf-style
 (those two, no warmup, HF's linear schedule and heads).
 Figures: validation entity F1 (seqeval's reading), accuracy, and F1 (CMRC 2018's); CPU seconds per run.
 """
@@ -44,7 +44,7 @@ RUNS = {
     "defaults": {},
     "bias-correction": {"adam_bias_correction": True},
     "no-layer-decay": {"layer_decay": 1.0},
-    "bias-correction, no-layer-decay": {"adam_bias_correction": True, "layer_decay": 1.0},
+    "corrected-no-decay": {"adam_bias_correction": True, "layer_decay": 1.0},
     "hf-style": {"adam_bias_correction": True, "layer_decay": 1.0, "warmup_ratio": 0.0, "schedule": "warmup-then-decay",
                  "layer_decay_style": "contiguous", "head": "hf"},
 }

@@ -89,6 +89,8 @@ class FinetuneConfig:
             problems.append("doc_stride, max_query_len, n_best and max_answer_len must be >= 1")
         if self.metric and self.metric not in metriclib.METRIC_SETS:
             problems.append(f"metric must be one of {', '.join(metriclib.METRIC_SETS)}")
+        if self.metric == "entity" and self.task_type != "token-classification":
+            problems.append("metric = 'entity' (entity F1) is for token-classification")
         if problems:
             raise UsageError("; ".join(problems))
 
