@@ -174,7 +174,8 @@ def shard_part(
             "corpus_sha256": digest.hexdigest(),
             "vocab": {"path": str(vocab_dir), "absolute": str(vocab_dir.resolve()),
                       "vocab_sha256": job.vocab["vocab_sha256"], "vocab_size": job.vocab["vocab_size"],
-                      "special_ids": job.vocab["special_ids"]},
+                      "special_ids": job.vocab["special_ids"],
+                      **{k: job.vocab[k] for k in ("tokenizer", "ignored") if k in job.vocab}},  # a published folder's
             "dtype": str(job.dtype),
             "corpus": corpus.stats.to_dict(),
             "provenance": {"host": socket.gethostname(), "pid": os.getpid(), "workers": settings.workers,
