@@ -34,6 +34,7 @@ def write_zh_corpus(path, docs: int = 120, seed: int = 0):
                      + "，" + "".join(rng.choice(COMMON_CJK) for _ in range(rng.randint(3, 9))) + "。"
                      for _ in range(rng.randint(2, 5))]
         text.append("\n".join(sentences))
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(text) + "\n", encoding="utf-8")
     return path
 
@@ -177,3 +178,50 @@ def test_convert_checks_a_chinese_generator_with_a_chinese_sentence(hfl, tmp_pat
     result = run_cli("convert", hfl["gen"], "--out", tmp_path / "gen")
     assert result.exit_code == 0, result.output
     assert f"sanity check: '{SANITY_TEXTS['zh']}' ->" in result.output
+
+
+def readme_commands(marker: str) -> list[list[str]]:
+    """The commands of the README's bash block after `marker`, continuation lines joined, comments left out."""
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split(marker, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
+    return [shlex.split(line) for line in lines]
+
+
+def test_the_readme_usual_path_runs_as_written(tmp_path, monkeypatch):
+    """README "The usual path": shard in parts + merge, continue HFL's pair at 512 with whole words for one epoch,
+    fine-tune three of HFL's tasks and the baseline, plot the table; on tiny folders with the real layouts."""
+    pytest.importorskip("rjieba")
+    from tests.test_zh_presets import WRITERS
+
+    write_hfl_chinese_electra_small(tmp_path, max_position=512)
+    write_zh_corpus(tmp_path / "legal" / "a.txt", docs=80, seed=1)
+    (tmp_path / "legal-words.txt").write_text("中国人民\n国家法律 100 n\n", encoding="utf-8")
+    for task in ("chnsenticorp", "tnews", "peoples-daily"):
+        WRITERS[task](tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    commands = readme_commands("(`tests/test_continue.py` runs these commands as written, on tiny folders of the same layout):")
+    assert [c[1] for c in commands] == ["shard", "shard", "merge", "pretrain"] + ["finetune"] * 6 + ["plot"]
+    outputs = []
+    for command in commands:
+        assert command[0] == "electra-cli"
+        result = run_cli(*command[1:])
+        assert result.exit_code == 0, f"{' '.join(command)}\n{result.output}"
+        outputs.append(flat(result.output))
+    assert "tokens are [UNK]" in outputs[2]  # merge says what the vocabulary cannot spell
+    assert "without --recipe: electra-continue-small" in outputs[3] and "train.epochs 1:" in outputs[3]
+    config = read_config(tmp_path / "runs" / "legal")
+    assert (config["model"]["masking"], config["data"]["max_seq_len"]) == ("whole-word", 512)
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert manifest["words"]["user_dict"]["entries"] == 2 and manifest["max_seq_len"] == 512
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    for task in ("chnsenticorp", "tnews", "peoples-daily"):
+        assert page.count(f"<td>{task}</td>") == 2  # fine-tuned from the run (found under ft/) and the baseline
+    # the cluster block repeats the one-machine flags through SHARD_ARGS and PRETRAIN_ARGS
+    cluster = " ".join(" ".join(c) for c in readme_commands("fewer by the same factor:"))
+    for flag in ("--max-seq-len 512 --segment rjieba --user-dict", "--epochs 1 --set data.max_seq_len=512 --set "
+                 "model.masking=whole-word", "RECIPE=electra-continue-small", "submit-shard.sh", "pretrain.sbatch"):
+        assert flag in cluster
