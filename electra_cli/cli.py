@@ -237,8 +237,9 @@ def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards
 
     Example: electra-cli verify shards/
 
-    Each row must have at least 2 tokens, start with [CLS], end with [SEP], hold at most two [SEP] and no [PAD]
-    (the special ids are the vocabulary's, as the manifest records them).
+    Each row must have at least 2 tokens, start with [CLS], end with [SEP],
+    hold at most two [SEP] and no [PAD] (the special ids are the
+    vocabulary's, as the manifest records them).
     """
     from electra_cli.shards.write import verify_shards
 
@@ -369,9 +370,11 @@ def pretrain(
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
 
-    train.batch_size is global: sequences per optimizer step over all processes on all machines together, so each
-    process takes batch_size / processes (4 machines x 8 GPUs at 128: 4 per GPU). To keep each GPU's share, scale
-    --set train.batch_size with the processes (and optim.lr with it); train.micro_batch_size caps one forward.
+    train.batch_size is global: the sequences of one optimizer step over all
+    processes on all machines together; each process takes batch_size /
+    processes (4 machines x 8 GPUs at 128: 4 per GPU). To give each GPU more,
+    raise --set train.batch_size (with --epochs the steps fall to match; raise
+    optim.lr with care); train.micro_batch_size caps one forward pass.
     """
     from electra_cli.pretraining.train import Machines, launch_processes, run_config
     from electra_cli.pretraining.train import pretrain as run_pretrain

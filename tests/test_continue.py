@@ -160,7 +160,8 @@ def test_help_lists_every_bundled_recipe_and_names_what_trips_users():
         first = path.read_text().splitlines()[0]
         assert first.startswith(f"# {path.stem}: "), f"{path}: the first line says the recipe's purpose"
         assert flat(f"{path.stem} {first.split(': ', 1)[1]}") in pretrain
-    assert "train.batch_size is global" in pretrain and "4 machines x 8 GPUs at 128: 4 per GPU" in pretrain
+    assert "train.batch_size is global: the sequences of one optimizer step over all processes on all machines" \
+        in pretrain and "4 machines x 8 GPUs at 128: 4 per GPU" in pretrain
     assert "--precision" in pretrain and "--mixed-precision" not in pretrain and "--epochs" in pretrain
     verify = flat(run_cli("verify", "--help").output)
     assert "start with [CLS], end with [SEP], hold at most two [SEP] and no [PAD]" in verify
