@@ -110,12 +110,22 @@ def test_epochs_turn_the_example_count_into_steps(hfl, tmp_path):
     args = ["pretrain", "--shards", hfl["shards"], "--out", tmp_path / "run", "--recipe", "electra-tiny"]
     for override in TINY:
         args += ["--set", override]
-    result = run_cli(*args, "--epochs", "0.5")
+    result = run_cli(*args, "--epochs", "0.2")
     assert result.exit_code == 0, result.output
-    steps = math.ceil(0.5 * hfl["rows"] / 16)  # TINY's global batch is 16
+    steps = math.ceil(0.2 * hfl["rows"] / 16)  # TINY's global batch is 16
     assert read_config(tmp_path / "run")["train"]["steps"] == steps
-    assert f"{steps:,} steps of 16 x 32 tokens (train.epochs 0.5: {steps * 16 / hfl['rows']:,.2f} passes" in flat(result.output)
+    assert f"{steps:,} steps of 16 x 32 tokens (train.epochs 0.2: {steps * 16 / hfl['rows']:,.2f} passes" in flat(result.output)
     assert max(json.loads(line).get("step", 0) for line in (tmp_path / "run" / "metrics.jsonl").open()) == steps
+    # resumed with more epochs, the steps follow; resumed with --max-steps, the steps are given and epochs dropped
+    longer = math.ceil(0.3 * hfl["rows"] / 16)
+    result = run_cli(*args, "--epochs", "0.3", "--resume", "auto")
+    assert result.exit_code == 0, result.output
+    config = read_config(tmp_path / "run")
+    assert config["train"]["steps"] == longer and config["run"]["changes"] == [f"step {steps}: train.epochs 0.2 -> 0.3"]
+    result = run_cli(*args, "--max-steps", str(longer + 1), "--resume", "auto")
+    assert result.exit_code == 0, result.output
+    config = read_config(tmp_path / "run")
+    assert (config["train"]["steps"], config["train"]["epochs"]) == (longer + 1, 0)
     both = run_cli(*args[:-2], "--out", tmp_path / "both", "--epochs", "1", "--max-steps", "5")
     assert both.exit_code == 2 and "--max-steps (train.steps) or --epochs (train.epochs)" in both.output
 

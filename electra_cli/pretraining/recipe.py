@@ -154,6 +154,8 @@ def resume_config(saved: Path, recipe: str | None, overrides: list[str], step: i
         problems.append(f"--recipe {recipe}: this run was created from {old.run.recipe} (resume reads its saved "
                         "config; drop --recipe)")
     new = configlib.load_config(PretrainConfig, saved, overrides)
+    if new.train.steps != old.train.steps:  # --max-steps now gives the length, not the epochs the run started with
+        new.train.epochs = 0.0
     changes = []
     for name, before, after in differences(old, new):
         if name.startswith("run.") or name == "init.sources":

@@ -98,6 +98,9 @@ PEER_FAILURES = ("connection closed", "connection reset", "connection refused", 
 
 def run_config(out: Path, resume: str | None, recipe: str | None, overrides: list[str]) -> PretrainConfig:
     """The config a `pretrain` command runs with: a new run's from the recipe, a resumed run's from its checkpoint."""
+    explicit = configlib.flatten(configlib.parse_overrides(overrides))
+    if "train.steps" in explicit and "train.epochs" in explicit:
+        raise UsageError("give the run's length once: --max-steps (train.steps) or --epochs (train.epochs)")
     checkpoint = find_resume(Path(out) / "checkpoints", resume) if resume else None
     if checkpoint is None or not (checkpoint / "config.toml").is_file():
         return new_run_config(recipe, overrides)
@@ -113,8 +116,6 @@ def new_run_config(recipe: str | None, overrides: list[str]) -> PretrainConfig:
     with a from-scratch recipe given, one line says what that means; either way one line says the length the
     published model was trained at and what continuing at another means."""
     explicit = configlib.flatten(configlib.parse_overrides(overrides))
-    if "train.steps" in explicit and "train.epochs" in explicit:
-        raise UsageError("give the run's length once: --max-steps (train.steps) or --epochs (train.epochs)")
     cfg = load_pretrain_config(recipe, overrides)
     if not cfg.init.given:
         return cfg
@@ -255,7 +256,7 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         raise UsageError(f"{vocab_dir}: vocab folder recorded in the shards manifest not found; pass --vocab")
     vocab = load_vocab_manifest(vocab_dir)
     seq_len = int(manifest["max_seq_len"])
-    if cfg.train.epochs and resume_from is None:  # passes over the corpus -> steps, once, for the whole run
+    if cfg.train.epochs:  # passes over the corpus -> steps (resumed: the same count, or that of a changed --epochs)
         cfg.train.steps = steps_for_epochs(cfg.train.epochs, manifest["splits"]["train"]["rows"], cfg.train.batch_size)
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world
     check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
