@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 
 from electra_cli import __version__
-from electra_cli.core.console import console, setup_logging
+from electra_cli.core.config import bundled_recipes
+from electra_cli.core.console import console, log, setup_logging
 from electra_cli.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -254,9 +255,14 @@ def merge(
 @app.command(cls=Command)
 @handle_errors
 def verify(shards: Annotated[Path, typer.Argument(metavar="SHARDS", help="Shards folder with a manifest.json.")]) -> None:
-    """Recompute every shard's sha256 and row count against the manifest (exit 3 naming a bad shard).
+    """Recompute every shard's sha256, row and token counts against the manifest, and check every row (exit 3
+    naming the shard and the row).
 
     Example: electra-cli verify shards/
+
+    Each row must have at least 2 tokens, start with [CLS], end with [SEP],
+    hold at most two [SEP] and no [PAD] (the special ids are the
+    vocabulary's, as the manifest records them).
     """
     from electra_cli.shards.write import verify_shards
 
@@ -288,15 +294,25 @@ def inspect(
             console.print(escape(line), highlight=False, soft_wrap=True)
 
 
-@app.command(cls=Command, context_settings={"allow_extra_args": False})
+def _recipes_epilog(kind: str) -> str:
+    """The bundled recipes with their purposes, read from the recipe files, for the end of a --help screen."""
+    recipes = bundled_recipes(kind)
+    width = max(map(len, recipes))
+    return "Bundled recipes (--recipe NAME):\n\n" + "\n\n".join(
+        f"[bold]{name}[/]{' ' * (width - len(name))}  {escape(purpose)}" for name, purpose in recipes.items())
+
+
+@app.command(cls=Command, context_settings={"allow_extra_args": False}, epilog=_recipes_epilog("pretrain"))
 @handle_errors
 def pretrain(
     shards: Annotated[Path, typer.Option("--shards", metavar="DIR", help="Shards folder from `electra-cli shard`.")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Run folder: config, metrics, checkpoints, final models.")],
     recipe: Annotated[
         Optional[str],
-        typer.Option("--recipe", metavar="RECIPE", show_default="electra-small; a resumed run: its own",
-                     help="A recipe file or a bundled name: electra-tiny (CPU), electra-small, -base, -large (GPU)."),
+        typer.Option("--recipe", metavar="RECIPE",
+                     show_default="electra-small; with --init-*: electra-continue-small or -base by the model's size; "
+                     "a resumed run: its own",
+                     help="A recipe file or a bundled name (listed below)."),
     ] = None,
     set_: Annotated[
         Optional[list[str]],
@@ -312,10 +328,19 @@ def pretrain(
     max_steps: Annotated[
         Optional[int], typer.Option("--max-steps", metavar="N", show_default=FROM_RECIPE, help="Same as --set train.steps=N.")
     ] = None,
-    mixed_precision: Annotated[
+    epochs: Annotated[
+        Optional[float],
+        typer.Option("--epochs", metavar="N", show_default="the recipe's steps",
+                     help="Passes over the shards' training examples: sets the steps to N x examples / train.batch_size "
+                     "(same as --set train.epochs=N)."),
+    ] = None,
+    precision: Annotated[
         Optional[str],
-        typer.Option("--mixed-precision", metavar="MODE", show_default=FROM_RECIPE,
-                     help="auto, no, fp16 or bf16 (auto: bf16/fp16 on GPU, fp32 on CPU)."),
+        typer.Option("--precision", metavar="MODE", show_default=FROM_RECIPE,
+                     help="auto, fp32, bf16 or fp16 (auto: bf16 or fp16 on a GPU, fp32 on a CPU)."),
+    ] = None,
+    mixed_precision: Annotated[
+        Optional[str], typer.Option("--mixed-precision", metavar="MODE", hidden=True, help="Old name of --precision.")
     ] = None,
     compile_: Annotated[
         bool, typer.Option("--compile", show_default=FROM_RECIPE, help="torch.compile the model (eager fallback).")
@@ -367,6 +392,12 @@ def pretrain(
     """Pretrain ELECTRA (generator + discriminator) on shards; resumable checkpoints and HF exports.
 
     Example: electra-cli pretrain --shards shards/ --recipe electra-tiny --out runs/tiny
+
+    train.batch_size is global: the sequences of one optimizer step over all
+    processes on all machines together; each process takes batch_size /
+    processes (4 machines x 8 GPUs at 128: 4 per GPU). To give each GPU more,
+    raise --set train.batch_size (with --epochs the steps fall to match; raise
+    optim.lr with care); train.micro_batch_size caps one forward pass.
     """
     from electra_cli.pretraining.train import Machines, launch_processes, run_config
     from electra_cli.pretraining.train import pretrain as run_pretrain
@@ -377,7 +408,11 @@ def pretrain(
         for option in ("--num-processes", "--num-machines", "--machine-rank", "--main-process-ip", "--main-process-port"):
             argv = _argv_without(argv, option)
         raise typer.Exit(launch_processes(num_processes, argv, machines))
-    flags = {"train.steps": max_steps, "train.mixed_precision": mixed_precision, "train.save_every": save_every,
+    if mixed_precision is not None:
+        log.warning("--mixed-precision is now --precision (the old name still works)")
+    precision = precision or mixed_precision
+    flags = {"train.steps": max_steps, "train.epochs": epochs, "train.save_every": save_every,
+             "train.mixed_precision": {"fp32": "no"}.get(precision, precision),
              "train.keep_last": keep_last, "train.log_every": log_every, "train.compile": True if compile_ else None}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(set_ or [])
     inits = {"init.from_dir": init_from, "init.discriminator": init_discriminator, "init.generator": init_generator}
@@ -396,14 +431,14 @@ def finetune(
     validation: Annotated[Optional[Path], typer.Option("--validation", metavar="FILE", help="Validation file, same format.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", metavar="FILE", help="Optional labelled test file.")] = None,
     task: Annotated[Optional[str], typer.Option("--task", metavar="NAME", help="A task read from --data-dir: glue-cola, -sst2, -mrpc, -qqp, -stsb, -mnli, -qnli, -rte; squad-v1, squad-v2, cmrc2018; Chinese: chnsenticorp, lcqmc, bq, xnli-zh, drcd, afqmc, tnews, iflytek, ocnli, cmnli, csl, cluewsc2020, cluener, msra, peoples-daily. The Chinese presets and cmrc2018 take HFL's configure_finetuning.py settings (weight decay 0.01, 3 epochs; QA 512 tokens, 2 epochs); GLUE and SQuAD keep the paper's weight decay 0 (the reference code's is 0.01).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="Folder in GLUE's layout (CoLA/, SST-2/, ...), or holding a QA task's files (train-v2.0.json, dev-v2.0.json, ...).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", help="The --task's files as distributed: GLUE's layout (CoLA/, SST-2/, ...); a QA task's JSON files (SQuAD train-v2.0.json, dev-v2.0.json; CMRC 2018; DRCD); a Chinese task's folder (ChnSentiCorp, LCQMC, BQ and XNLI TSVs; CLUE's JSON lines; CLUENER's JSON; MSRA and People's Daily tag files).")] = None,
     recipe: Annotated[Optional[str], typer.Option("--recipe", metavar="RECIPE", show_default="built in: columns text and label, the paper's settings by model size", help="A recipe file or bundled name: electra-small, -base, -large; for QA electra-small-qa, -base-qa, -large-qa.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe field (repeatable), e.g. --set lr=1e-4; a comma list searches lr, layer_decay, weight_decay, epochs, warmup_ratio, batch_size (--set layer_decay=0.8,0.9); also select=best-epoch, eval_every=STEPS, class_weights=balanced.")] = None,
     task_type: Annotated[Optional[str], typer.Option("--task-type", metavar="TYPE", show_default=FROM_RECIPE, help="classification, regression, token-classification or question-answering (chosen for SQuAD-layout data).")] = None,
     text_field: Annotated[Optional[str], typer.Option("--text-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the text.")] = None,
     text_pair_field: Annotated[Optional[str], typer.Option("--text-pair-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the second text, for pairs.")] = None,
     label_field: Annotated[Optional[str], typer.Option("--label-field", metavar="NAME", show_default=FROM_RECIPE, help="Column with the label.")] = None,
-    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N|N,N,...", show_default=FROM_RECIPE, help="3: three seeds (1, 2, 3); a comma list: those seeds (7, for seed 7 alone). One run each, median reported.")] = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N|N,N,...", show_default="one run, seed 1", help="3: three seeds (1, 2, 3); a comma list: those seeds (7, for seed 7 alone). One run each, median reported.")] = None,
     epochs: Annotated[Optional[str], typer.Option("--epochs", metavar="N[,N...]", show_default=FROM_RECIPE, help="Training epochs; a comma list is a search (the GLUE presets: 10 for RTE and STS-B).")] = None,
     lr: Annotated[Optional[str], typer.Option("--lr", metavar="LR[,LR...]", show_default="a search over the paper's rate for the model's size and the next one up (3e-4,1e-3 up to hidden 256); QA: the paper's rate", help="Peak learning rate; a comma list is a search: every setting x seed is trained, the best validation median wins.")] = None,
     batch_size: Annotated[Optional[str], typer.Option("--batch-size", metavar="N[,N...]", show_default=FROM_RECIPE, help="Batch size; a comma list is a search.")] = None,
@@ -540,7 +575,7 @@ def convert(
         typer.Option("--config", metavar="JSON", help="With --from-tf: a BERT-style config JSON (for the number of "
                      "attention heads, which shapes do not tell); default: a JSON beside the checkpoint, else hidden / 64."),
     ] = None,
-    sanity_text: Annotated[str, typer.Option("--sanity-text", metavar="TEXT", help="A sentence with [MASK] for the generator's sanity check.")] = "the capital of france is [MASK] .",
+    sanity_text: Annotated[Optional[str], typer.Option("--sanity-text", metavar="TEXT", show_default="a sentence in the vocabulary's script: 中国的首都是北[MASK]。 for a Chinese one, else the capital of france is [MASK] .", help="A sentence with [MASK] for the generator's sanity check.")] = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Convert a step checkpoint or a TF1 ELECTRA checkpoint to HF discriminator/generator folders, or HF .bin
@@ -561,7 +596,7 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Report folder: index.html and one PNG per metric.")],
     finetune: Annotated[
         Optional[list[Path]],
-        typer.Option("--finetune", metavar="DIR", help="A fine-tuned folder (metrics.json) whose results join the table (repeatable); RUN/finetune/ is found by itself."),
+        typer.Option("--finetune", metavar="DIR", help="A fine-tuned folder (metrics.json) whose results join the table (repeatable); folders under RUN/finetune/ and ./ft/ (where the README's examples write) that were fine-tuned from a RUN are found by themselves."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder that holds no report.")] = False,
 ) -> None:

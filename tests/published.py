@@ -210,6 +210,7 @@ def write_electra_pair(
     heads: int = 2,
     generator_hidden: int = 32,
     generator_heads: int | None = None,
+    max_position: int = 128,
     weights: Literal["safetensors", "bin"] = "safetensors",
     tokenizer_json: bool = False,
     do_lower_case: bool = True,
@@ -227,7 +228,7 @@ def write_electra_pair(
 
     layout "pair": `folder/discriminator` + `folder/generator` (what a run's `final/` looks like); "separate":
     `folder/<name>-discriminator` + `folder/<name>-generator` (as users download them from the Hub).
-    Each folder has config.json (vocab_size = len(vocab), pad_token_id 0, type_vocab_size 2, 128 positions,
+    Each folder has config.json (vocab_size = len(vocab), pad_token_id 0, type_vocab_size 2, `max_position`,
     architectures naming the class), weights (see `_save_model`) and the tokenizer files of
     `write_wordpiece_tokenizer`. The generator has the same depth and embedding size and a smaller hidden size
     (`generator_heads` defaults to keeping the discriminator's head size).
@@ -249,7 +250,7 @@ def write_electra_pair(
         generator_heads = max(1, generator_hidden // (hidden // heads))
 
     common = dict(vocab_size=len(vocab), embedding_size=embedding, num_hidden_layers=layers,
-                  max_position_embeddings=128, type_vocab_size=2, pad_token_id=0)
+                  max_position_embeddings=max_position, type_vocab_size=2, pad_token_id=0)
     disc_cfg = ElectraConfig(hidden_size=hidden, num_attention_heads=heads, intermediate_size=4 * hidden, **common)
     gen_cfg = ElectraConfig(hidden_size=generator_hidden, num_attention_heads=generator_heads,
                             intermediate_size=4 * generator_hidden, **common)

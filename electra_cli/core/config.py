@@ -51,6 +51,17 @@ def find_recipe(name_or_path: str, kind: str) -> Traversable:
     raise UsageError(f"recipe {name_or_path!r} not found: not a file, and bundled {kind} recipes are {', '.join(names)}")
 
 
+def bundled_recipes(kind: str) -> dict[str, str]:
+    """Each bundled recipe of `kind` and its purpose, read from its first line (`# NAME: purpose`), for --help."""
+    found = {}
+    for path in sorted(recipes_dir().joinpath(kind).iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".toml"):
+            name = path.name.removesuffix(".toml")
+            first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+            found[name] = first.removeprefix(f"# {name}:").strip()
+    return found
+
+
 def read_toml(path: Traversable) -> dict:
     try:
         with path.open("rb") as f:

@@ -16,6 +16,7 @@ behind is refused, since silently re-initialised weights are the classic failure
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,31 @@ def source_sizes(sources: dict[str, Source], recipe) -> dict:
 def function_fields(config: dict) -> dict:
     """A published config's FUNCTION_FIELDS, transformers' defaults where it says nothing (as transformers reads it)."""
     return {key: config.get(key, default) for key, default in FUNCTION_FIELDS.items()}
+
+
+# What the publishers' own records say (their READMEs), for folders that record no length themselves.
+KNOWN_LENGTHS = "HFL's Chinese ELECTRA: 512; Google's ELECTRA-Small: 128, -Base and -Large: 512"
+
+
+def length_note(sources: dict[str, Source], max_seq_len: int) -> str:
+    """One line: the length the published model was trained at (its model card's record, where it has one, else
+    its max_position_embeddings and what the publishers say), and what continuing at `max_seq_len` means."""
+    source = sources.get("discriminator") or sources["generator"]
+    positions = int(source.config["max_position_embeddings"])
+    card = source.folder / "README.md"
+    found = re.search(r"max_seq_len: (\d+)", card.read_text(encoding="utf-8", errors="replace")) if card.is_file() else None
+    if found:
+        trained = int(found.group(1))
+        text = f"{source.folder} was trained at {trained} tokens (its model card), positions up to {positions}"
+    else:
+        trained = positions
+        text = (f"{source.folder} takes up to {positions} positions (max_position_embeddings) and does not record the "
+                f"length it was trained at ({KNOWN_LENGTHS})")
+    if max_seq_len >= trained:
+        return f"{text}; this run continues at {max_seq_len}"
+    return (f"{text}; this run continues at {max_seq_len} tokens: positions {max_seq_len} to {trained - 1} keep their "
+            f"published weights without seeing your domain, so fine-tune at up to {max_seq_len} tokens, or continue at "
+            f"{trained} (shard --max-seq-len {trained}, --set data.max_seq_len={trained})")
 
 
 def vocab_size_of(sources: dict[str, Source]) -> int:

@@ -8,6 +8,7 @@ agree with the saved value, or change only what is safe to change mid-run (RESUM
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,7 +44,8 @@ class TrainConfig:
     """How long, how big, how often."""
 
     steps: int = 1_000_000  # optimizer steps; the schedule decays to 0 at this step
-    batch_size: int = 128  # sequences per optimizer step, all processes together
+    epochs: float = 0.0  # passes over the shards' training examples; > 0 sets `steps` from them (0: use `steps`)
+    batch_size: int = 128  # sequences per optimizer step, global: all processes on all machines together
     micro_batch_size: int = 0  # sequences per forward on one process; 0 = batch_size / processes
     seed: int = 1234  # initialisation, data order and masking
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on GPUs with bf16 tensor cores (compute capability >= 8.0), fp16 below, fp32 on CPU
@@ -63,6 +65,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "log_every", "save_every", "eval_batches"):
             if getattr(self, name) < 1:
                 problems.append(f"train.{name} must be >= 1")
+        if self.epochs < 0:
+            problems.append(f"train.epochs must be >= 0, got {self.epochs}")
         if self.keep_last < 2:
             problems.append(f"train.keep_last must be >= 2, got {self.keep_last}")
         if problems:
@@ -109,10 +113,24 @@ DEFAULT_RECIPE = "electra-small"
 # masking. `train.steps` re-shapes the lr schedule from the current step on (the decay now ends at the new count);
 # `train.micro_batch_size` keeps the global batch, and with it the data order.
 RESUME_SAFE = frozenset({
-    "train.steps", "train.stop_at", "train.log_every", "train.eval_every", "train.eval_batches", "train.save_every",
+    "train.steps", "train.epochs", "train.stop_at", "train.log_every", "train.eval_every", "train.eval_batches", "train.save_every",
     "train.keep_last", "train.max_nonfinite", "train.compile", "train.compile_backend", "train.compile_mode",
     "train.micro_batch_size", "data.verify",
 })
+
+
+# The recipe a run from published weights takes when no --recipe is given, by the discriminator's width.
+CONTINUE_RECIPES = ((256, "electra-continue-small"), (None, "electra-continue-base"))
+
+
+def continue_recipe_for(hidden: int) -> str:
+    """The bundled continue recipe for a published discriminator of this width (Small up to 256, else Base)."""
+    return next(name for most, name in CONTINUE_RECIPES if most is None or hidden <= most)
+
+
+def steps_for_epochs(epochs: float, examples: int, batch_size: int) -> int:
+    """Optimizer steps for `epochs` passes over `examples` training rows at `batch_size` (global) per step."""
+    return max(1, math.ceil(epochs * examples / batch_size))
 
 
 def load_pretrain_config(recipe: str | None, overrides: list[str]) -> PretrainConfig:
@@ -136,6 +154,8 @@ def resume_config(saved: Path, recipe: str | None, overrides: list[str], step: i
         problems.append(f"--recipe {recipe}: this run was created from {old.run.recipe} (resume reads its saved "
                         "config; drop --recipe)")
     new = configlib.load_config(PretrainConfig, saved, overrides)
+    if new.train.steps != old.train.steps:  # --max-steps now gives the length, not the epochs the run started with
+        new.train.epochs = 0.0
     changes = []
     for name, before, after in differences(old, new):
         if name.startswith("run.") or name == "init.sources":

@@ -55,13 +55,17 @@ from electra_cli.pretraining.model import (
 from electra_cli.pretraining.published import (
     apply_sources,
     find_sources,
+    length_note,
     load_sources,
+    source_sizes,
     source_vocab_sha,
 )
 from electra_cli.pretraining.recipe import (
     PretrainConfig,
+    continue_recipe_for,
     load_pretrain_config,
     resume_config,
+    steps_for_epochs,
 )
 from electra_cli.pretraining.words import whole_word_setup
 from electra_cli.shards.read import ShardSet, TrainOrder, eval_batches, train_batches
@@ -95,18 +99,46 @@ PEER_FAILURES = ("connection closed", "connection reset", "connection refused", 
 
 def run_config(out: Path, resume: str | None, recipe: str | None, overrides: list[str]) -> PretrainConfig:
     """The config a `pretrain` command runs with: a new run's from the recipe, a resumed run's from its checkpoint."""
+    explicit = configlib.flatten(configlib.parse_overrides(overrides))
+    if "train.steps" in explicit and "train.epochs" in explicit:
+        raise UsageError("give the run's length once: --max-steps (train.steps) or --epochs (train.epochs)")
     checkpoint = find_resume(Path(out) / "checkpoints", resume) if resume else None
     if checkpoint is None or not (checkpoint / "config.toml").is_file():
-        cfg = load_pretrain_config(recipe, overrides)
-        if cfg.init.given:
-            sources = find_sources(cfg.init.from_dir, cfg.init.discriminator, cfg.init.generator)
-            apply_sources(cfg, sources, configlib.flatten(configlib.parse_overrides(overrides)))
-        return cfg
+        return new_run_config(recipe, overrides)
     step = json.loads((checkpoint / "state.json").read_text())["step"]
     cfg, changes = resume_config(checkpoint / "config.toml", recipe, overrides, step)
     for change in changes:
         log.info("changed on resume at %s", change)
     return cfg
+
+
+def new_run_config(recipe: str | None, overrides: list[str]) -> PretrainConfig:
+    """A new run's config. From published weights without --recipe it takes the continue recipe of their size;
+    with a from-scratch recipe given, one line says what that means; either way one line says the length the
+    published model was trained at and what continuing at another means."""
+    explicit = configlib.flatten(configlib.parse_overrides(overrides))
+    cfg = load_pretrain_config(recipe, overrides)
+    if not cfg.init.given:
+        return cfg
+    sources = find_sources(cfg.init.from_dir, cfg.init.discriminator, cfg.init.generator)
+    fitting = continue_recipe_for(source_sizes(sources, cfg.model)["hidden"])
+    if recipe is None:
+        cfg = load_pretrain_config(fitting, overrides)
+        log.info("starting from published weights without --recipe: %s, %s (--recipe NAME for another)",
+                 fitting, schedule_of(cfg))
+    elif not cfg.init.required:
+        log.warning("--recipe %s is a from-scratch schedule (%s): the published weights continue at that rate and "
+                    "length; %s is the recipe for continuing them (%s)", recipe, schedule_of(cfg), fitting,
+                    schedule_of(load_pretrain_config(fitting, [])))
+    apply_sources(cfg, sources, explicit)
+    log.info("%s", length_note(sources, cfg.data.max_seq_len))
+    return cfg
+
+
+def schedule_of(cfg: PretrainConfig) -> str:
+    """A recipe's schedule in words: peak lr, warmup and length."""
+    length = f"train.epochs {cfg.train.epochs:g}" if cfg.train.epochs else f"{cfg.train.steps:,} steps"
+    return f"lr {cfg.optim.lr:g}, {cfg.optim.warmup_steps:,} warmup steps, {length}"
 
 
 @dataclass
@@ -225,6 +257,8 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
         raise UsageError(f"{vocab_dir}: vocab folder recorded in the shards manifest not found; pass --vocab")
     vocab = load_vocab_manifest(vocab_dir)
     seq_len = int(manifest["max_seq_len"])
+    if cfg.train.epochs:  # passes over the corpus -> steps (resumed: the same count, or that of a changed --epochs)
+        cfg.train.steps = steps_for_epochs(cfg.train.epochs, manifest["splits"]["train"]["rows"], cfg.train.batch_size)
     micro = cfg.train.micro_batch_size or cfg.train.batch_size // world
     check_inputs(cfg, vocab, vocab_dir, manifest, shards, out, world, micro, resume, overwrite)
     growth = vocab_growth(vocab, vocab_dir) if sources else None  # shards of an extended published vocabulary
@@ -269,7 +303,8 @@ def setup(cfg: PretrainConfig, shards: Path, out: Path, resume: str | None, voca
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "config.toml", config_toml)
-        show_config(cfg, shards, out, world, micro, accumulation, accelerator.device, precision, verbose)
+        show_config(cfg, shards, out, world, micro, accumulation, accelerator.device, precision, verbose,
+                    examples=manifest["splits"]["train"]["rows"])
     prepared, optimizer = accelerator.prepare(model, optimizer)
     forward = maybe_compile(prepared, cfg.train.compile, cfg.train.compile_backend, cfg.train.compile_mode or None)
     standalone = {name: vocab_dir / name for name in TOKENIZER_FILES}
@@ -735,12 +770,16 @@ def evaluate(run: Run) -> dict:
 
 
 def show_config(cfg: PretrainConfig, shards: Path, out: Path, world: int, micro: int, accumulation: int, device,
-                precision: str, verbose: bool) -> None:
-    """One line (the full resolved config with --verbose; it is in RUN/config.toml either way)."""
+                precision: str, verbose: bool, examples: int = 0) -> None:
+    """One line (the full resolved config with --verbose; it is in RUN/config.toml either way): what it trains,
+    how long in steps and in passes over the shards' `examples`, and how the global batch is spread."""
     m = cfg.model
+    passes = cfg.train.steps * cfg.train.batch_size / max(examples, 1)
+    how = f"train.epochs {cfg.train.epochs:g}: " if cfg.train.epochs else ""
     console.print(
         f"pretrain: {cfg.run.recipe or 'recipe'} ({m.objective}, {m.layers} layers x {m.hidden} hidden), "
-        f"{cfg.train.steps:,} steps of {cfg.train.batch_size} x {cfg.data.max_seq_len} tokens, "
+        f"{cfg.train.steps:,} steps of {cfg.train.batch_size} x {cfg.data.max_seq_len} tokens ({how}{passes:,.2f} "
+        f"passes over {examples:,} training examples), global batch {cfg.train.batch_size} = "
         f"{world} process(es) x {micro} x {accumulation} accumulation on {device}, precision "
         f"{'fp32' if precision == 'no' else precision}; config in {out / 'config.toml'}",
         highlight=False, soft_wrap=True,

@@ -30,10 +30,13 @@ from electra_cli.pretraining.checkpoint import (
 from electra_cli.pretraining.tf_checkpoint import Bundle, find_checkpoint
 from electra_cli.pretraining.tf_electra import hf_weights, infer_configs, read_vocab, unused_weights
 
-SANITY_TEXT = "the capital of france is [MASK] ."
+# The generator's sanity sentence, in the script of the model's vocabulary (Chinese when CJK characters make up
+# over a fifth of it: HFL's vocab.txt, Google's Chinese BERT's; English otherwise).
+SANITY_TEXTS = {"en": "the capital of france is [MASK] .", "zh": "中国的首都是北[MASK]。"}
+CJK_SHARE = 0.2
 
 
-def convert(source: Path | None, out: Path, sanity_text: str = SANITY_TEXT, overwrite: bool = False,
+def convert(source: Path | None, out: Path, sanity_text: str | None = None, overwrite: bool = False,
             from_tf: Path | None = None, config: Path | None = None) -> dict:
     """Convert `source` (a step checkpoint folder or an HF model folder), or `from_tf` (a folder with a TF1
     ELECTRA checkpoint), into HF safetensors folder(s) at `out`."""
@@ -176,15 +179,23 @@ def convert_hf_folder(folder: Path, out: Path) -> dict:
     return {"kind": "hf", "architecture": architecture, "out": str(out)}
 
 
+def sanity_text_for(vocab: dict[str, int]) -> str:
+    """SANITY_TEXTS' Chinese sentence for a vocabulary of mostly CJK characters, else the English one."""
+    cjk = sum(1 for token in vocab if len(token.removeprefix("##")) == 1 and "\u4e00" <= token[-1] <= "\u9fff")
+    return SANITY_TEXTS["zh" if cjk > CJK_SHARE * len(vocab) else "en"]
+
+
 @torch.no_grad()
-def sanity_check(folder: Path, text: str, top_k: int = 5) -> list[list[tuple[str, float]]] | None:
-    """The masked-LM's top predictions for each [MASK] in `text` (printed), or None when there is no MLM head."""
+def sanity_check(folder: Path, text: str | None, top_k: int = 5) -> list[list[tuple[str, float]]] | None:
+    """The masked-LM's top predictions for each [MASK] in `text` (printed), or None when there is no MLM head.
+    No `text`: a sentence in the vocabulary's script (`sanity_text_for`)."""
     from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(folder)
     if not any("MaskedLM" in a for a in (config.architectures or [])):
         return None
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    text = text or sanity_text_for(tokenizer.get_vocab())
     model = AutoModelForMaskedLM.from_pretrained(folder).eval()
     encoded = tokenizer(text, return_tensors="pt")
     logits = model(**encoded).logits[0]

@@ -29,6 +29,7 @@ from electra_cli.shards.write import (
     shards_manifest,
     vocab_record,
 )
+from electra_cli.shards.unknown import unknown_summary
 
 PROVENANCE = "provenance.json"
 
@@ -74,6 +75,7 @@ def merge_parts(part_dirs: Sequence[Path], out: Path, overwrite: bool = False) -
             "each": [{"part": f"{r['part']}/{count}", "folder": str(f), **r["provenance"]} for f, r in records],
         })
         write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
+    log.info("merge: %s", unknown_summary(manifest["unknown"], manifest["examples"].get("input_tokens", 0)))
     log.info("wrote %s from %d parts: %d train + %d validation examples in %.1fs", out, count,
              splits["train"]["rows"], splits["validation"]["rows"], time.time() - started)
     return manifest

@@ -45,6 +45,7 @@ from electra_cli.text.segment import (
     new_segmenter,
     read_user_dict,
 )
+from electra_cli.shards.unknown import count_unknown, split_counts, unknown_summary
 from electra_cli.text.sentences import split_documents
 from electra_cli.vocab.load import load_tokenizer, load_vocab_manifest
 from electra_cli.vocab.wordpiece import CLS_ID, OUR_SPECIAL_IDS, SEP_ID
@@ -221,10 +222,11 @@ _worker_tokenizer = None
 _worker_specials = (CLS_ID, SEP_ID)  # the vocabulary's [CLS] and [SEP] ids, found by name
 _worker_segmenter = None  # an rjieba segmenter when the shards store word boundaries
 _worker_continuations = bytearray()  # 1 at the id of each `##` piece: where carrying avoids cutting
+_worker_unk = -1  # the vocabulary's [UNK] id (found by name: 100 in Google's and HFL's, 1 in ours)
 
 
 def _init_worker(tokenizer_json: str, specials: tuple[int, int], user_entries: list | None = None) -> None:
-    global _worker_tokenizer, _worker_specials, _worker_segmenter, _worker_continuations
+    global _worker_tokenizer, _worker_specials, _worker_segmenter, _worker_continuations, _worker_unk
     from tokenizers import Tokenizer
 
     _worker_tokenizer = Tokenizer.from_str(tokenizer_json)
@@ -233,6 +235,7 @@ def _init_worker(tokenizer_json: str, specials: tuple[int, int], user_entries: l
     for token, token_id in vocab.items():
         _worker_continuations[token_id] = token.startswith("##")
     _worker_specials = specials
+    _worker_unk = _worker_tokenizer.token_to_id(_worker_tokenizer.model.unk_token)
     _worker_segmenter = new_segmenter(user_entries) if user_entries is not None else None
     # Raw text is text: a literal "[SEP]" or "[PAD]" in the corpus must never become a special id (it would shift
     # the segment ids or hide tokens from attention); it is split like any other text, "[", "sep", "]".
@@ -257,13 +260,15 @@ def build_chunk(task: tuple) -> tuple[str, np.ndarray, np.ndarray, Counter, np.n
         flat = ((np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=len(flags)) << 1) | flags)
         ends = np.cumsum([len(e.ids) for e in encodings])
         tokens = [flat[a:b].tolist() for a, b in zip(itertools.chain([0], ends), ends)]
+        ids = [e.ids for e in encodings]
         cls_id, sep_id = cls_id << 1, sep_id << 1
         continues_word = _continues_shifted  # `##` pieces only, so input_ids stay those of the plain shards
     else:  # the same ids without the character offsets, which cost a third of encode_batch's time
-        tokens = [e.ids for e in _worker_tokenizer.encode_batch_fast(lines, add_special_tokens=False)]
+        tokens = ids = [e.ids for e in _worker_tokenizer.encode_batch_fast(lines, add_special_tokens=False)]
         continues_word = _worker_continuations.__getitem__
     rng = random.Random(f"{seed}/{split}/{chunk_name(place)}")
     counts: Counter = Counter()
+    count_unknown(_worker_tokenizer, _worker_unk, lines, ids, counts)
     rows: list[list[int]] = []
     position = 0
     for doc in docs:
@@ -500,6 +505,7 @@ class ShardSink:
 def shards_manifest(job: ShardJob, settings: ShardSettings, vocab: dict, splits: dict, counts: Counter,
                     inputs: list[dict], corpus: dict) -> dict:
     """The manifest.json of a shards folder (`vocab` is vocab_record's entry)."""
+    packing, unknown = split_counts(counts)
     return {
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
@@ -513,7 +519,8 @@ def shards_manifest(job: ShardJob, settings: ShardSettings, vocab: dict, splits:
                     "overflow": settings.overflow},
         "words": job.words,
         "splits": splits,
-        "examples": dict(sorted({"truncated_examples": 0, "truncated_tokens": 0, **counts}.items())),
+        "examples": dict(sorted({"truncated_examples": 0, "truncated_tokens": 0, **packing}.items())),
+        "unknown": unknown,
         "inputs": inputs,
         "corpus": corpus,
     }
@@ -563,6 +570,7 @@ def shard_corpus(
         write_json_atomic(tmp / MANIFEST, manifest)  # last: no manifest means no shards
     seconds = time.time() - started
     log.info("shard: %s", tokens_kept(counts, settings.overflow))
+    log.info("shard: %s", unknown_summary(manifest["unknown"], counts["input_tokens"]))
     log.info(  # last: every command ends with the line naming what it wrote
         "wrote %s: %d train + %d validation examples, %d tokens in %.1fs",
         out, splits["train"]["rows"], splits["validation"]["rows"], counts["input_tokens"], seconds,

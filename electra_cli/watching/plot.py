@@ -25,6 +25,7 @@ from electra_cli.watching.health import health_report
 
 METRICS = "metrics.jsonl"
 INDEX = "index.html"
+NEARBY_FINETUNE = Path("ft")  # where the README's examples write fine-tuned folders (relative to the working directory)
 PLATEAU_LINES = ((1.0, "plateau (always 'original')"), (0.9, "off the plateau below 0.9"))
 
 
@@ -130,8 +131,8 @@ def load_run(path: Path) -> RunData:
         except UsageError as err:
             log.warning("%s; the table leaves its recipe out", err)
     run.finetune = card_results(path / "final" / "discriminator" / "README.md")
-    for found in sorted((path / "finetune").glob("**/metrics.json")) if (path / "finetune").is_dir() else []:
-        row = finetune_row(found)
+    for found in found_finetune(path / "finetune"):
+        row = finetune_row(found / "metrics.json")
         if row:
             run.finetune.append(row)
     return run
@@ -209,6 +210,8 @@ def plot_runs(runs: list[Path], out: Path, finetune: list[Path] | None = None, o
     for run, label in zip(loaded, run_labels([r.path for r in loaded])):
         run.label = label
     others = attach_finetune(loaded, finetune or [])
+    given = {Path(f).resolve() for f in finetune or []}
+    attach_finetune(loaded, [f for f in found_finetune(NEARBY_FINETUNE) if f.resolve() not in given], owned_only=True)
     for run in loaded:
         if run.bad_lines:
             shown = ", ".join(map(str, run.bad_lines[:10])) + (", ..." if len(run.bad_lines) > 10 else "")
@@ -248,8 +251,14 @@ def _common_parts(parts: list[tuple]) -> tuple:
     return tuple(common) or ("/",)
 
 
-def attach_finetune(runs: list[RunData], folders: list[Path]) -> list[dict]:
-    """Give each fine-tuned folder's row to the run whose model it started from; return the others."""
+def found_finetune(folder: Path) -> list[Path]:
+    """The fine-tuned folders (each with a metrics.json) under `folder`, in sorted order."""
+    return [p.parent for p in sorted(folder.glob("**/metrics.json"))] if folder.is_dir() else []
+
+
+def attach_finetune(runs: list[RunData], folders: list[Path], owned_only: bool = False) -> list[dict]:
+    """Give each fine-tuned folder's row to the run whose model it started from; return the others (dropped
+    with `owned_only`: folders found nearby, not given, that belong to none of the runs)."""
     others = []
     for folder in folders:
         metrics_json = Path(folder) / "metrics.json"
@@ -259,7 +268,8 @@ def attach_finetune(runs: list[RunData], folders: list[Path]) -> list[dict]:
         if row is None:
             continue
         owner = next((r for r in runs if row["model"] and _within(Path(row["model"]), r.path)), None)
-        (owner.finetune if owner else others).append(row)
+        if owner or not owned_only:
+            (owner.finetune if owner else others).append(row)
     return others
 
 
