@@ -468,7 +468,7 @@ def finetune(
     cfg = task_config(task, recipe, overrides, task_type, train)
     if task:
         run_task(task, data_dir, cfg, model, out, epochs_set=epochs is not None, clue_version=clue_version,
-                 overwrite=overwrite, report_to=report_to)
+                 overwrite=overwrite, report_to=report_to, test_file=test)
         return
     if train is None or validation is None:
         raise UsageError("give --train and --validation files, or --task NAME with --data-dir")

@@ -204,7 +204,8 @@ def readme_commands(marker: str) -> list[list[str]]:
 
 def test_the_readme_usual_path_runs_as_written(tmp_path, monkeypatch):
     """README "The usual path": shard in parts + merge, continue HFL's pair at 512 with whole words for one epoch,
-    fine-tune three of HFL's tasks and the baseline, plot the table; on tiny folders with the real layouts."""
+    evaluate three of HFL's tasks for the run and the baseline, compare them, plot; on tiny folders with the real
+    layouts."""
     pytest.importorskip("rjieba")
     from tests.test_zh_presets import WRITERS
 
@@ -215,7 +216,7 @@ def test_the_readme_usual_path_runs_as_written(tmp_path, monkeypatch):
         WRITERS[task](tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     commands = readme_commands("(`tests/test_continue.py` runs these commands as written, on tiny folders of the same layout):")
-    assert [c[1] for c in commands] == ["shard", "shard", "merge", "pretrain"] + ["finetune"] * 6 + ["plot"]
+    assert [c[1] for c in commands] == ["shard", "shard", "merge", "pretrain"] + ["evaluate"] * 3 + ["plot"]
     outputs = []
     for command in commands:
         assert command[0] == "electra-cli"
@@ -228,9 +229,14 @@ def test_the_readme_usual_path_runs_as_written(tmp_path, monkeypatch):
     assert (config["model"]["masking"], config["data"]["max_seq_len"]) == ("whole-word", 512)
     manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
     assert manifest["words"]["user_dict"]["entries"] == 2 and manifest["max_seq_len"] == 512
-    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    for name in ("legal", "published"):  # the continued run and the baseline, each a report of the three tasks
+        report = json.loads((tmp_path / "eval" / name / "report.json").read_text())
+        assert sorted(report["tasks"]) == ["chnsenticorp", "peoples-daily", "tnews"] and not report["failed"]
+        assert [len(t["seeds"]) for t in report["tasks"].values()] == [3, 3, 3]
+    assert report["tasks"]["peoples-daily"]["metric"] == "entity_f1"
     for task in ("chnsenticorp", "tnews", "peoples-daily"):
-        assert page.count(f"<td>{task}</td>") == 2  # fine-tuned from the run (found under ft/) and the baseline
+        assert task in outputs[6]  # --compare: a line per task
+    assert (tmp_path / "report" / "index.html").is_file()
     # the cluster block repeats the one-machine flags through SHARD_ARGS and PRETRAIN_ARGS
     cluster = " ".join(" ".join(c) for c in readme_commands("fewer by the same factor:"))
     for flag in ("--max-seq-len 512 --segment rjieba --user-dict", "--epochs 1 --set data.max_seq_len=512 --set "

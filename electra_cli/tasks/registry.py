@@ -97,12 +97,16 @@ def task_config(task: str | None, recipe: str | None, overrides: list[str], task
 
 
 def run_task(task: str, data_dir: Path | None, cfg: FinetuneConfig, model: Path, out: Path, *, epochs_set: bool,
-             clue_version: str = "1.1", overwrite: bool = False, report_to=None) -> dict:
-    """Fine-tune `model` on preset `task` read from `data_dir`; returns the run's metrics (as metrics.json)."""
+             clue_version: str = "1.1", overwrite: bool = False, report_to=None, test_file: Path | None = None) -> dict:
+    """Fine-tune `model` on preset `task` read from `data_dir`; returns the run's metrics (as metrics.json).
+    `test_file`: a labelled test file for a GLUE or SQuAD preset (a Chinese preset reads its own test set)."""
     spec = preset(task)
     if data_dir is None:
         raise UsageError(f"--task {task} needs --data-dir (the folder with its files as distributed)")
     check_clue_version(clue_version)
+    if spec.family == "zh" and test_file is not None:
+        raise UsageError(f"--test: --task {task} reads its test set from --data-dir (as distributed); --test is for "
+                         "the GLUE and SQuAD presets and your own files")
     if spec.family == "zh":
         return run_zh_preset(task, data_dir, cfg, model, out, run_finetune, epochs_set=epochs_set,
                              clue_version=clue_version, overwrite=overwrite, report_to=report_to)
@@ -111,5 +115,5 @@ def run_task(task: str, data_dir: Path | None, cfg: FinetuneConfig, model: Path,
         train, validation = qa_setup(task, data_dir, cfg)
     else:
         train, validation, header = glue_setup(task, data_dir, cfg, epochs_set=epochs_set)
-    return run_finetune(cfg, model, train, validation, out, header=header, overwrite=overwrite, task_name=task,
-                        report_to=report_to)
+    return run_finetune(cfg, model, train, validation, out, test_file=test_file, header=header, overwrite=overwrite,
+                        task_name=task, report_to=report_to)
