@@ -41,13 +41,18 @@ runpy.run_module("electra_cli", run_name="__main__")
 """
 
 
+# tokenizers' thread pool spins for work: its idle threads' CPU seconds vary by 10-15% between two runs of the same
+# command, more than the differences measured here; one thread each makes CPU seconds the work done
+ONE_THREAD = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 def measured(tmp: Path, *args: str, written: str = "") -> dict:
     """Run `electra-cli ARGS` in a fresh process: its CPU seconds (user + system), bytes read (rchar) and the
     size of the files matching `written` in its --out folder (each read back once, for its sha256)."""
     io_file = tmp / "io.txt"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-c", WITH_IO, *args], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, env={**os.environ, "IO_OUT": str(io_file)})
+                   stderr=subprocess.DEVNULL, env={**os.environ, "IO_OUT": str(io_file), **ONE_THREAD})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     counters = dict(line.split(": ") for line in io_file.read_text().splitlines())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
