@@ -17,7 +17,6 @@ in a scratch folder, so classification and tagging run as any other file would.
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
